@@ -1,0 +1,64 @@
+//! The command line: one file per subcommand with its arguments and output formatting.
+//! `run` maps results to exit codes: 0 success, 1 a failed check, 2 usage or environment error.
+
+mod understand;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Booking and lead-qualification chatbot for small service businesses.
+#[derive(Debug, Parser)]
+#[command(name = "bot", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the live bot: messenger webhooks, web chat, reminders, CRM sync.
+    Serve,
+    /// Run checks of the bot.
+    #[command(subcommand)]
+    Test(TestCommand),
+    /// Start or evaluate a pilot on a share of new clients (e.g. `--share 10`).
+    Pilot,
+    /// Import historic conversation logs (Telegram/WhatsApp exports, CSV, JSONL).
+    Import,
+    /// Compute KPIs: response time, qualified %, booking conversion, no-shows.
+    Report,
+    /// Bitrix24 CRM: push test or pending leads, verify the integration.
+    Crm,
+    /// Show how the bot understands messages: one JSON object per message.
+    Understand(understand::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Replay the reference dialogs against the bot.
+    Dialogs,
+}
+
+fn not_yet(what: &str) -> ExitCode {
+    eprintln!("bot {what}: not yet available in this version");
+    ExitCode::from(2)
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Understand(args) => understand::run(args),
+        Command::Serve => not_yet("serve"),
+        Command::Test(TestCommand::Dialogs) => not_yet("test dialogs"),
+        Command::Pilot => not_yet("pilot"),
+        Command::Import => not_yet("import"),
+        Command::Report => not_yet("report"),
+        Command::Crm => not_yet("crm"),
+    }
+}
+
+/// Print an error chain to stderr and return exit code 2 (usage or environment error).
+pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,59 @@
+//! Business profiles and runtime settings: YAML files (and the embedded demo profiles) →
+//! validated `Profile`. Owns every rule about what a valid profile is, and reports violations
+//! with file:line:column and the field path. Nothing outside this module parses profile YAML.
+
+mod profile;
+
+pub use profile::*;
+
+use std::path::{Path, PathBuf};
+
+/// The demo beauty salon, embedded in the binary (`bot serve` with no configuration).
+pub const DEMO_SALON_YAML: &str = include_str!("../../fixtures/salon.yaml");
+/// The demo clinic, embedded in the binary.
+pub const DEMO_CLINIC_YAML: &str = include_str!("../../fixtures/clinic.yaml");
+
+/// A profile that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `file:line:column: field.path: message`
+    #[error("{file}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        file: String,
+        line: u32,
+        column: u32,
+        field: String,
+        message: String,
+    },
+}
+
+/// Load and validate a profile file.
+pub fn load(path: &Path) -> Result<Profile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Validate profile YAML; `file` names it in errors.
+pub fn load_str(_yaml: &str, _file: &str) -> Result<Profile, ConfigError> {
+    todo!("profile loading")
+}
+
+/// The embedded demo salon.
+pub fn demo_salon() -> Profile {
+    load_str(DEMO_SALON_YAML, "fixtures/salon.yaml")
+        .unwrap_or_else(|e| panic!("embedded demo salon is invalid: {e}"))
+}
+
+/// The embedded demo clinic.
+pub fn demo_clinic() -> Profile {
+    load_str(DEMO_CLINIC_YAML, "fixtures/clinic.yaml")
+        .unwrap_or_else(|e| panic!("embedded demo clinic is invalid: {e}"))
+}

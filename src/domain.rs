@@ -1,0 +1,468 @@
+//! Shared vocabulary of the bot: channels, clients, intents, inbound events, replies, bookings,
+//! leads and the effects a dialog turn produces. Plain data only: no I/O, no parsing of external
+//! formats (that is `channels/`), no business rules (that is `engine/`).
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a conversation happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Telegram,
+    Whatsapp,
+    Instagram,
+    Web,
+}
+
+impl ChannelKind {
+    /// WhatsApp identifies a client by phone number, so the bot never has to ask for one there.
+    pub fn provides_phone(self) -> bool {
+        matches!(self, ChannelKind::Whatsapp)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Whatsapp => "whatsapp",
+            ChannelKind::Instagram => "instagram",
+            ChannelKind::Web => "web",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A client as one channel knows them (Telegram chat id, WhatsApp phone, web session id...).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientRef {
+    pub channel: ChannelKind,
+    pub id: String,
+}
+
+impl fmt::Display for ClientRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.channel, self.id)
+    }
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A service id from the business profile (`manicure`, `dentist`...).
+    ServiceId
+);
+id_type!(
+    /// A staff member id from the business profile.
+    StaffId
+);
+id_type!(
+    /// A booking number, shown to the client and used to find the booking again.
+    BookingId
+);
+
+/// What the client wants from this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    Book,
+    Reschedule,
+    Cancel,
+    Price,
+    Promo,
+    FreeTime,
+    Faq,
+    Human,
+    Greeting,
+    Thanks,
+    Confirm,
+    Deny,
+    Other,
+}
+
+impl Intent {
+    pub const ALL: [Intent; 13] = [
+        Intent::Book,
+        Intent::Reschedule,
+        Intent::Cancel,
+        Intent::Price,
+        Intent::Promo,
+        Intent::FreeTime,
+        Intent::Faq,
+        Intent::Human,
+        Intent::Greeting,
+        Intent::Thanks,
+        Intent::Confirm,
+        Intent::Deny,
+        Intent::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Book => "book",
+            Intent::Reschedule => "reschedule",
+            Intent::Cancel => "cancel",
+            Intent::Price => "price",
+            Intent::Promo => "promo",
+            Intent::FreeTime => "free_time",
+            Intent::Faq => "faq",
+            Intent::Human => "human",
+            Intent::Greeting => "greeting",
+            Intent::Thanks => "thanks",
+            Intent::Confirm => "confirm",
+            Intent::Deny => "deny",
+            Intent::Other => "other",
+        }
+    }
+
+    /// Intents for which a date or time in the message is a wanted booking slot. Everywhere
+    /// else a date is a trap ("у меня день рождения 25 ноября") and is not taken as a slot.
+    pub fn takes_slot(self) -> bool {
+        matches!(
+            self,
+            Intent::Book | Intent::Reschedule | Intent::Cancel | Intent::FreeTime
+        )
+    }
+}
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A vague time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartOfDay {
+    Morning,
+    Afternoon,
+    Evening,
+}
+
+impl PartOfDay {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartOfDay::Morning => "morning",
+            PartOfDay::Afternoon => "afternoon",
+            PartOfDay::Evening => "evening",
+        }
+    }
+
+    /// Local clock range the part of day covers, start inclusive, end exclusive.
+    pub fn range(self) -> (NaiveTime, NaiveTime) {
+        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
+        match self {
+            PartOfDay::Morning => (t(6), t(12)),
+            PartOfDay::Afternoon => (t(12), t(17)),
+            PartOfDay::Evening => (t(17), t(23)),
+        }
+    }
+}
+
+/// A wanted date and/or time, in the business's local time. All parts optional: "завтра" has a
+/// date only, "после 6" a lower bound only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct When {
+    pub date: Option<NaiveDate>,
+    /// An exact clock time, or the start of a range/bound ("с 10 до 12" → 10:00).
+    pub time: Option<NaiveTime>,
+    pub part_of_day: Option<PartOfDay>,
+    /// End of a range or an upper bound ("с 10 до 12" → 12:00, "до обеда" → 12:00).
+    pub until: Option<NaiveTime>,
+    /// `time` is a lower bound, not an exact time ("после 6", "с 10 до 12").
+    pub time_is_bound: bool,
+}
+
+impl When {
+    pub fn is_empty(&self) -> bool {
+        self.date.is_none()
+            && self.time.is_none()
+            && self.part_of_day.is_none()
+            && self.until.is_none()
+    }
+
+    /// An exact moment: a date and an exact (not bound) time.
+    pub fn exact(&self) -> Option<(NaiveDate, NaiveTime)> {
+        match (self.date, self.time) {
+            (Some(d), Some(t)) if !self.time_is_bound => Some((d, t)),
+            _ => None,
+        }
+    }
+
+    /// Fill the parts this `When` lacks from `other` (a later message refines an earlier one).
+    pub fn merged_over(&self, earlier: &When) -> When {
+        let has_time = self.time.is_some() || self.part_of_day.is_some() || self.until.is_some();
+        When {
+            date: self.date.or(earlier.date),
+            time: if has_time { self.time } else { earlier.time },
+            part_of_day: if has_time {
+                self.part_of_day
+            } else {
+                earlier.part_of_day
+            },
+            until: if has_time { self.until } else { earlier.until },
+            time_is_bound: if has_time {
+                self.time_is_bound
+            } else {
+                earlier.time_is_bound
+            },
+        }
+    }
+}
+
+/// Which reminder fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// The day-before reminder (asks to confirm).
+    DayBefore,
+    /// The short reminder a few hours before.
+    Soon,
+}
+
+/// What happened in the conversation, as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Event {
+    /// The client wrote text.
+    Text { text: String },
+    /// The client pressed a quick-reply button; `payload` is what the bot put on it.
+    Button { payload: String },
+    /// The client shared a contact card (Telegram `request_contact`, WhatsApp contacts).
+    Contact { phone: String, name: Option<String> },
+    /// A scheduled reminder for a booking is due.
+    Reminder {
+        booking: BookingId,
+        kind: ReminderKind,
+    },
+    /// The visit was missed (marked no-show); the follow-up is due.
+    NoShow { booking: BookingId },
+    /// A manager released a handed-off conversation back to the bot.
+    Released,
+}
+
+/// One inbound event from one client at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    pub client: ClientRef,
+    pub at: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// A quick-reply button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub title: String,
+    pub payload: String,
+}
+
+impl Button {
+    pub fn new(title: impl Into<String>, payload: impl Into<String>) -> Self {
+        Button {
+            title: title.into(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// One message the bot sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    /// The profile template this reply was rendered from (for coverage), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Ask the channel for the client's phone (Telegram `request_contact` keyboard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_contact: bool,
+}
+
+/// Lifecycle of a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Booked,
+    Confirmed,
+    Cancelled,
+    Rescheduled,
+    Completed,
+    NoShow,
+}
+
+/// A time interval on one staff member's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Slot {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub staff: StaffId,
+}
+
+/// A visit of a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    pub id: BookingId,
+    pub client: ClientRef,
+    pub service: ServiceId,
+    pub slot: Slot,
+    pub status: BookingStatus,
+}
+
+impl Booking {
+    /// Booked or confirmed: occupies its slot.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            BookingStatus::Booked | BookingStatus::Confirmed
+        )
+    }
+}
+
+/// What the bot knows of the client's contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The fields a lead may carry, as named in a profile's qualification rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadField {
+    Service,
+    Datetime,
+    Phone,
+    Name,
+    Email,
+}
+
+impl LeadField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadField::Service => "service",
+            LeadField::Datetime => "datetime",
+            LeadField::Phone => "phone",
+            LeadField::Name => "name",
+            LeadField::Email => "email",
+        }
+    }
+}
+
+/// The CRM source every lead of the bot carries.
+pub const LEAD_SOURCE: &str = "chat_bot";
+
+/// A potential client, as the CRM will see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub client: ClientRef,
+    pub source: String,
+    pub channel: ChannelKind,
+    pub service: Option<ServiceId>,
+    pub desired_at: Option<DateTime<Utc>>,
+    pub contact: Contact,
+    /// Which fields the bot had when the lead qualified.
+    pub fields: Vec<LeadField>,
+}
+
+/// Why a conversation went to a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The client asked for a person.
+    Requested,
+    Complaint,
+    /// The bot failed to understand several times in a row.
+    Misunderstanding,
+    /// A medical question at a clinic: never answered by the bot.
+    Medical,
+}
+
+impl HandoffReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::Requested => "requested",
+            HandoffReason::Complaint => "complaint",
+            HandoffReason::Misunderstanding => "misunderstanding",
+            HandoffReason::Medical => "medical",
+        }
+    }
+}
+
+/// A side effect a turn asks the outside world to carry out. The engine decides; `store`,
+/// `crm` and the workers do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Effect {
+    BookingRequested {
+        booking: Booking,
+    },
+    BookingMoved {
+        id: BookingId,
+        from: Slot,
+        to: Slot,
+    },
+    BookingCancelled {
+        id: BookingId,
+    },
+    /// The client confirmed they will come (reply to a reminder).
+    BookingConfirmed {
+        id: BookingId,
+    },
+    LeadQualified {
+        lead: Lead,
+    },
+    ContactCaptured {
+        contact: Contact,
+    },
+    HandoffRequested {
+        reason: HandoffReason,
+    },
+}
+
+impl Effect {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Effect::BookingRequested { .. } => "booking_requested",
+            Effect::BookingMoved { .. } => "booking_moved",
+            Effect::BookingCancelled { .. } => "booking_cancelled",
+            Effect::BookingConfirmed { .. } => "booking_confirmed",
+            Effect::LeadQualified { .. } => "lead_qualified",
+            Effect::ContactCaptured { .. } => "contact_captured",
+            Effect::HandoffRequested { .. } => "handoff_requested",
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The dialog engine: a pure, synchronous state machine
+//! `(Conversation, Inbound, now, &Profile, &dyn Availability) -> Turn`.
+//! No I/O, no clock reads, no hidden randomness: the variation of a reply is chosen by a hash of
+//! the conversation and its turn number, so a replayed dialog answers the same way. Inputs come
+//! from channels (via the server), the dialog runner or log import; effects go to the store.
+
+pub mod templates;
+
+use crate::calendar::Availability;
+use crate::config::Profile;
+use crate::domain::{
+    Booking, ClientRef, Contact, Effect, Inbound, Reply, ServiceId, Slot, StaffId, When,
+};
+use crate::nlu::{Nlu, Understanding};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who answers the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    #[default]
+    Bot,
+    /// Handed off: the bot stays silent until released.
+    Human,
+}
+
+/// What the bot is waiting for.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "stage")]
+pub enum Stage {
+    #[default]
+    Idle,
+    /// Collecting what a booking needs (service, date/time, contact).
+    Booking,
+    /// Slots were offered as buttons; waiting for a choice.
+    ChoosingSlot { offered: Vec<Slot> },
+    /// A free slot is held while the bot asks for name/phone.
+    AwaitingContact { slot: Slot },
+    /// Moving an existing booking: waiting for the new time.
+    Rescheduling { booking: Booking },
+    /// Asked "отменить запись?".
+    ConfirmingCancel { booking: Booking },
+    /// A reminder was sent; waiting for "буду" / "не смогу".
+    ReminderSent { booking: Booking },
+    /// Offered to book (after a price/promo answer).
+    OfferedBooking,
+}
+
+/// What the bot has gathered for the booking in progress.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Draft {
+    pub service: Option<ServiceId>,
+    pub staff: Option<StaffId>,
+    pub when: When,
+}
+
+/// The state of one conversation, carried between turns (and stored as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub client: ClientRef,
+    pub owner: Owner,
+    pub stage: Stage,
+    pub draft: Draft,
+    pub contact: Contact,
+    /// Consecutive messages the bot did not understand.
+    pub misunderstandings: u32,
+    /// The lead has been reported qualified (reported once).
+    pub qualified: bool,
+    /// Turns so far (drives variation choice and booking numbers).
+    pub turns: u32,
+}
+
+impl Conversation {
+    pub fn new(client: ClientRef) -> Self {
+        Conversation {
+            client,
+            owner: Owner::Bot,
+            stage: Stage::Idle,
+            draft: Draft::default(),
+            contact: Contact::default(),
+            misunderstandings: 0,
+            qualified: false,
+            turns: 0,
+        }
+    }
+}
+
+/// The outcome of one turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub conversation: Conversation,
+    /// Messages to send, in order; empty = the bot stays silent.
+    pub replies: Vec<Reply>,
+    pub effects: Vec<Effect>,
+    /// What the message was understood as (None for non-text events).
+    pub understanding: Option<Understanding>,
+}
+
+/// The engine for one profile.
+pub struct Engine {
+    profile: Profile,
+    nlu: Nlu,
+}
+
+impl Engine {
+    pub fn new(profile: Profile) -> Engine {
+        let nlu = Nlu::new(&profile);
+        Engine { profile, nlu }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn nlu(&self) -> &Nlu {
+        &self.nlu
+    }
+
+    /// Decide the next step of `conversation` given `inbound` at `now`.
+    pub fn turn(
+        &self,
+        conversation: &Conversation,
+        _inbound: &Inbound,
+        _now: DateTime<Utc>,
+        _availability: &dyn Availability,
+    ) -> Turn {
+        Turn {
+            conversation: conversation.clone(),
+            replies: Vec::new(),
+            effects: Vec::new(),
+            understanding: None,
+        }
+    }
+}

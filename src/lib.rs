@@ -1,0 +1,10 @@
+//! `bot`: a booking and lead-qualification chatbot for small service businesses, with the
+//! tools to test it against written dialogs, pilot it on a share of traffic and report KPIs.
+//! The library holds everything; `main.rs` only parses the command line.
+
+pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod nlu;

@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    bot::cli::run(bot::cli::Cli::parse())
+}
