@@ -1,8 +1,10 @@
 //! The schedule: which slots are free for which service and staff member, from the profile's
 //! hours, holidays, staff schedules, durations, buffers and notice rules, minus existing
-//! bookings. The engine asks through the `Availability` trait; this module ships the in-memory
-//! implementation (the persistent one is built on the same rules).
+//! bookings; and when a booking's reminders are due. The engine asks through the
+//! `Availability` trait; this module ships the in-memory implementation.
 
 mod availability;
+mod reminders;
 
 pub use availability::*;
+pub use reminders::*;
