@@ -431,13 +431,19 @@ impl<'a> Ctx<'a> {
     /// Handle the message as the answer to what the bot is waiting for; false = not an answer.
     fn on_stage(&mut self, stage: &Stage, u: &Understanding, captured: bool) -> bool {
         let has_when = !u.when.is_empty();
+        // Messages that answer the bot's question, as opposed to a new request (a price
+        // question in the middle of a booking is answered, and the booking waits).
+        let answers = matches!(
+            u.intent,
+            Intent::Book | Intent::FreeTime | Intent::Other | Intent::Confirm | Intent::Deny
+        );
         match stage {
             Stage::Idle => false,
             Stage::AwaitingContact { slot } => {
                 if captured || u.invalid_phone {
                     self.continue_contact(slot.clone(), captured, u.invalid_phone);
                     true
-                } else if has_when || u.service.is_some() {
+                } else if answers && (has_when || u.service.is_some()) {
                     self.conv.stage = Stage::Booking;
                     self.refine_booking(u);
                     true
@@ -458,7 +464,7 @@ impl<'a> Ctx<'a> {
                 } else if u.intent == Intent::Deny && !has_when {
                     self.declined();
                     true
-                } else if has_when {
+                } else if has_when && (answers || u.intent == Intent::Reschedule) {
                     match moving {
                         Some(b) => self.move_to(b.clone(), u.when.clone()),
                         None => self.refine_booking(u),
@@ -549,7 +555,7 @@ impl<'a> Ctx<'a> {
                 _ => false,
             },
             Stage::Booking => {
-                if has_when || u.service.is_some() || u.staff.is_some() {
+                if answers && (has_when || u.service.is_some() || u.staff.is_some()) {
                     self.refine_booking(u);
                     true
                 } else if u.intent == Intent::Deny {
