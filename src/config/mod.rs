@@ -2,7 +2,10 @@
 //! validated `Profile`. Owns every rule about what a valid profile is, and reports violations
 //! with file:line:column and the field path. Nothing outside this module parses profile YAML.
 
+mod locate;
 mod profile;
+mod validate;
+mod yaml;
 
 pub use profile::*;
 
@@ -42,8 +45,10 @@ pub fn load(path: &Path) -> Result<Profile, ConfigError> {
 }
 
 /// Validate profile YAML; `file` names it in errors.
-pub fn load_str(_yaml: &str, _file: &str) -> Result<Profile, ConfigError> {
-    todo!("profile loading")
+pub fn load_str(yaml: &str, file: &str) -> Result<Profile, ConfigError> {
+    let raw: yaml::RawProfile =
+        serde_saphyr::from_str(yaml).map_err(|e| locate::yaml_error(&e, yaml, file))?;
+    validate::profile(raw, file)
 }
 
 /// The embedded demo salon.

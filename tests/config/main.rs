@@ -1,0 +1,4 @@
+//! Business profile loading: the demo fixtures load, and every broken profile is rejected with
+//! the exact `file:line:column: field.path` of the mistake.
+
+mod fixtures;
