@@ -8,49 +8,50 @@ use serde_saphyr::{DefaultMessageFormatter, Error, Location, MessageFormatter};
 
 /// The profile error for a failed deserialization of `yaml`.
 pub(super) fn yaml_error(err: &Error, yaml: &str, file: &str) -> ConfigError {
-    let inner = innermost(err);
     let loc = err.location().unwrap_or(Location::UNKNOWN);
-    let (line, column) = (loc.line(), loc.column());
+    let (mut line, mut column) = (loc.line(), loc.column());
     let here = node_at(yaml, line, column);
-    let path = |fallback: &str| match &here {
+    let path = match &here {
         Some(n) if !n.path.is_empty() => n.path.clone(),
-        _ => fallback.to_string(),
+        _ => "(document)".to_string(),
     };
-    let (field, message) = match inner {
+    let (field, message) = match innermost(err) {
         Error::SerdeUnknownField {
             field, expected, ..
-        } => (
-            path(field),
-            if expected.is_empty() {
-                format!("unknown key {field:?} (expected no keys here)")
-            } else {
-                format!(
-                    "unknown key {field:?} (expected one of {})",
-                    expected.join(", ")
-                )
-            },
-        ),
+        } => (path, unknown_key(field, expected)),
         Error::SerdeMissingField { field, .. } => {
-            // The position is that of the mapping missing the key (or of the key before it).
-            let parent = match &here {
-                Some(n) if n.is_mapping => n.path.clone(),
-                Some(n) => n.parent.clone(),
-                None => String::new(),
+            // serde-saphyr points somewhere inside the mapping that lacks the key; point at
+            // the mapping itself (its first key): stable, and where the key belongs.
+            let (parent, start) = match &here {
+                Some(n) if n.is_mapping => (n.path.clone(), Some(n.start)),
+                Some(n) => (n.parent.clone(), n.parent_start),
+                None => (String::new(), None),
             };
+            if let Some(start) = start {
+                (line, column) = start;
+            }
             (
                 join(&parent, field),
                 format!("missing required key {field:?}"),
             )
         }
         Error::DuplicateMappingKey { key, .. } => (
-            path("(document)"),
+            path,
             match key {
                 Some(k) => format!("duplicate key {k:?}"),
                 None => "duplicate key".to_string(),
             },
         ),
+        Error::Unexpected { expected, .. } => (path, expected_shape(expected)),
+        Error::NullIntoString { .. } => (path, "missing value (expected text)".to_string()),
+        Error::InvalidScalar { ty, .. } => (path, invalid_scalar(ty)),
+        Error::Eof { .. } if yaml.trim().is_empty() => (
+            path,
+            "the profile is empty (expected a mapping with business, hours, staff, services…)"
+                .to_string(),
+        ),
         other => (
-            path("(document)"),
+            path,
             DefaultMessageFormatter.format_message(other).into_owned(),
         ),
     };
@@ -60,6 +61,36 @@ pub(super) fn yaml_error(err: &Error, yaml: &str, file: &str) -> ConfigError {
         column: u32::try_from(column).unwrap_or(u32::MAX),
         field,
         message,
+    }
+}
+
+fn unknown_key(field: &str, expected: &[&str]) -> String {
+    if expected.is_empty() {
+        format!("unknown key {field:?} (expected no keys here)")
+    } else {
+        format!(
+            "unknown key {field:?} (expected one of {})",
+            expected.join(", ")
+        )
+    }
+}
+
+/// serde-saphyr names the token it wanted ("mapping start"); integrators want the shape.
+fn expected_shape(expected: &str) -> String {
+    match expected {
+        "mapping start" => "expected a mapping (`key: value` lines or {key: value})".to_string(),
+        "sequence start" => "expected a list (`- item` lines or [a, b])".to_string(),
+        other => format!("expected {other}"),
+    }
+}
+
+fn invalid_scalar(ty: &str) -> String {
+    match ty {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" => {
+            "expected a whole number".to_string()
+        }
+        "bool" => "expected true or false".to_string(),
+        other => format!("invalid value (expected {other})"),
     }
 }
 
@@ -87,17 +118,23 @@ struct Node {
     /// The path of the collection that holds it.
     parent: String,
     is_mapping: bool,
+    /// Where the node starts, 1-based line and column.
+    start: (u64, u64),
+    /// Where the collection holding it starts.
+    parent_start: Option<(u64, u64)>,
 }
 
 /// One open collection while walking the events.
 enum Frame {
     Map {
         path: String,
+        start: (u64, u64),
         /// The key whose value comes next; `None` while a key is expected.
         key: Option<String>,
     },
     Seq {
         path: String,
+        start: (u64, u64),
         next: usize,
     },
 }
@@ -117,52 +154,56 @@ fn node_at(yaml: &str, line: u64, column: u64) -> Option<Node> {
         if start > target {
             break;
         }
-        // Where this event sits: the path it gets, and whether it is a mapping key.
-        let parent = match stack.last() {
-            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => path.clone(),
-            None => String::new(),
+        // Where this event sits: the collection around it, and its own path (`None` for a
+        // mapping key, whose path is only known once the key is read).
+        let (parent, parent_start) = match stack.last() {
+            Some(Frame::Map { path, start, .. } | Frame::Seq { path, start, .. }) => {
+                (path.clone(), Some(*start))
+            }
+            None => (String::new(), None),
         };
         let slot = match stack.last() {
-            Some(Frame::Map { path, key: Some(k) }) => Some(join(path, k)),
-            Some(Frame::Map { key: None, .. }) => None, // a key
-            Some(Frame::Seq { path, next }) => Some(format!("{path}[{next}]")),
+            Some(Frame::Map {
+                path, key: Some(k), ..
+            }) => Some(join(path, k)),
+            Some(Frame::Map { key: None, .. }) => None,
+            Some(Frame::Seq { path, next, .. }) => Some(format!("{path}[{next}]")),
             None => Some(String::new()),
+        };
+        let node = |path: String, is_mapping: bool| Node {
+            path,
+            parent: parent.clone(),
+            is_mapping,
+            start,
+            parent_start,
         };
         match event {
             Event::Scalar(value, ..) => {
-                let path = match &slot {
-                    Some(p) => p.clone(),
-                    None => join(&parent, &value),
-                };
-                found = Some(Node {
-                    path,
-                    parent,
-                    is_mapping: false,
-                });
+                let path = slot.clone().unwrap_or_else(|| join(&parent, &value));
+                found = Some(node(path, false));
                 value_done(&mut stack, slot.is_none().then(|| value.into_owned()));
             }
             Event::Alias(_) | Event::UnresolvedAlias(_) => {
-                let path = slot.clone().unwrap_or_else(|| parent.clone());
-                found = Some(Node {
-                    path,
-                    parent,
-                    is_mapping: false,
-                });
+                found = Some(node(slot.clone().unwrap_or_else(|| parent.clone()), false));
                 value_done(&mut stack, slot.is_none().then(String::new));
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let is_mapping = matches!(event, Event::MappingStart(..));
                 // A collection used as a mapping key has no useful path; keep the parent's.
                 let path = slot.unwrap_or_else(|| parent.clone());
-                found = Some(Node {
-                    path: path.clone(),
-                    parent,
-                    is_mapping,
-                });
+                found = Some(node(path.clone(), is_mapping));
                 stack.push(if is_mapping {
-                    Frame::Map { path, key: None }
+                    Frame::Map {
+                        path,
+                        start,
+                        key: None,
+                    }
                 } else {
-                    Frame::Seq { path, next: 0 }
+                    Frame::Seq {
+                        path,
+                        start,
+                        next: 0,
+                    }
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
