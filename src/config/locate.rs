@@ -55,13 +55,7 @@ pub(super) fn yaml_error(err: &Error, yaml: &str, file: &str) -> ConfigError {
             DefaultMessageFormatter.format_message(other).into_owned(),
         ),
     };
-    ConfigError::Invalid {
-        file: file.to_string(),
-        line: u32::try_from(line).unwrap_or(u32::MAX),
-        column: u32::try_from(column).unwrap_or(u32::MAX),
-        field,
-        message,
-    }
+    ConfigError::invalid(file, (line, column), field, message)
 }
 
 fn unknown_key(field: &str, expected: &[&str]) -> String {

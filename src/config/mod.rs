@@ -35,6 +35,24 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// An `Invalid` error at a 1-based line and column (0 when unknown) of `file`.
+    fn invalid(
+        file: &str,
+        (line, column): (u64, u64),
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: file.to_string(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Load and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

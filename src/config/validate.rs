@@ -39,13 +39,7 @@ impl Checker<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_string(),
-            line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
-            field: field.into(),
-            message: message.into(),
-        }
+        ConfigError::invalid(self.file, (loc.line(), loc.column()), field, message)
     }
 
     // ---- building blocks -------------------------------------------------------------
@@ -186,28 +180,26 @@ impl Checker<'_> {
         Ok(hours)
     }
 
-    /// Fails when `list` already holds `key`; `what` names the earlier entry.
-    fn unique(
+    /// The id of list entry `base` (`services[2]`): well-formed and not used by an earlier
+    /// entry of the same list (`seen` maps ids to the entry that used them first).
+    fn new_id(
         &self,
         seen: &mut HashMap<String, String>,
-        key: String,
-        first: String,
         t: &Text,
-        field: &str,
+        base: &str,
         what: &str,
-    ) -> Res<()> {
-        if let Some(prev) = seen.get(&key) {
+    ) -> Res<String> {
+        let field = format!("{base}.id");
+        let id = self.id(t, &field)?;
+        if let Some(first) = seen.get(&id) {
             return Err(self.fail(
                 at(t),
                 field,
-                format!(
-                    "duplicate {what} {:?} (already used by {prev})",
-                    t.value.trim()
-                ),
+                format!("duplicate {what} {id:?} (already used by {first})"),
             ));
         }
-        seen.insert(key, first);
-        Ok(())
+        seen.insert(id.clone(), base.to_string());
+        Ok(id)
     }
 
     // ---- sections ----------------------------------------------------------------------
@@ -351,15 +343,7 @@ impl Checker<'_> {
         let mut out = Vec::with_capacity(list.len());
         for (i, s) in list.iter().enumerate() {
             let base = format!("services[{i}]");
-            let id = self.id(&s.id, &format!("{base}.id"))?;
-            self.unique(
-                &mut ids,
-                id.clone(),
-                format!("services[{i}]"),
-                &s.id,
-                &format!("{base}.id"),
-                "service id",
-            )?;
+            let id = self.new_id(&mut ids, &s.id, &base, "service id")?;
             let name = self.text(&s.name, &format!("{base}.name"))?;
             let accusative = self.opt_text(s.accusative.as_ref(), &format!("{base}.accusative"))?;
             let price = self.price(&s.price, &format!("{base}.price"))?;
@@ -468,15 +452,7 @@ impl Checker<'_> {
         let mut out = Vec::with_capacity(list.value.len());
         for (i, s) in list.value.iter().enumerate() {
             let base = format!("staff[{i}]");
-            let id = self.id(&s.id, &format!("{base}.id"))?;
-            self.unique(
-                &mut ids,
-                id.clone(),
-                base.clone(),
-                &s.id,
-                &format!("{base}.id"),
-                "staff id",
-            )?;
+            let id = self.new_id(&mut ids, &s.id, &base, "staff id")?;
             let performs =
                 self.service_refs(&s.services.value, &format!("{base}.services"), services)?;
             if performs.is_empty() {
@@ -573,15 +549,7 @@ impl Checker<'_> {
         let mut out = Vec::with_capacity(list.len());
         for (i, p) in list.iter().enumerate() {
             let base = format!("promotions[{i}]");
-            let id = self.id(&p.id, &format!("{base}.id"))?;
-            self.unique(
-                &mut ids,
-                id.clone(),
-                base.clone(),
-                &p.id,
-                &format!("{base}.id"),
-                "promotion id",
-            )?;
+            let id = self.new_id(&mut ids, &p.id, &base, "promotion id")?;
             let valid_from = p
                 .valid_from
                 .as_ref()
@@ -627,15 +595,7 @@ impl Checker<'_> {
         let mut out = Vec::with_capacity(list.len());
         for (i, f) in list.iter().enumerate() {
             let base = format!("faq[{i}]");
-            let id = self.id(&f.id, &format!("{base}.id"))?;
-            self.unique(
-                &mut ids,
-                id.clone(),
-                base.clone(),
-                &f.id,
-                &format!("{base}.id"),
-                "faq id",
-            )?;
+            let id = self.new_id(&mut ids, &f.id, &base, "faq id")?;
             if f.keywords.value.is_empty() {
                 return Err(self.fail(
                     at(&f.keywords),
