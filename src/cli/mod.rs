@@ -1,6 +1,9 @@
 //! The command line: one file per subcommand with its arguments and output formatting.
 //! `run` maps results to exit codes: 0 success, 1 a failed check, 2 usage or environment error.
 
+mod booking;
+mod calendar;
+mod db;
 mod understand;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +34,15 @@ pub enum Command {
     Crm,
     /// Show how the bot understands messages: one JSON object per message.
     Understand(understand::Args),
+    /// The database: apply migrations, show status (`--db` / DATABASE_URL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// The schedule: export bookings as iCalendar.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+    /// Bookings: mark a past visit completed or no-show.
+    #[command(subcommand)]
+    Booking(booking::BookingCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +60,9 @@ fn not_yet(what: &str) -> ExitCode {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Understand(args) => understand::run(args),
+        Command::Db(cmd) => db::run(cmd),
+        Command::Calendar(cmd) => calendar::run(cmd),
+        Command::Booking(cmd) => booking::run(cmd),
         Command::Serve => not_yet("serve"),
         Command::Test(TestCommand::Dialogs) => not_yet("test dialogs"),
         Command::Pilot => not_yet("pilot"),

@@ -1,0 +1,325 @@
+//! Scheduled work and the outbox. Every job is a row in `jobs` (kind, JSON payload, due time,
+//! attempts, last error, done time):
+//! - *turn jobs* (`reminder`, `no_show`) are engine turns at a moment: [`Store::run_due`] claims
+//!   one due job at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two replicas never take
+//!   the same one), runs the turn on the stored conversation and schedule, stores the replies
+//!   and marks the job done, all in one transaction;
+//! - *outbox jobs* (`send`, `crm_lead`, `crm_booking`, `handoff`) are carried out by workers
+//!   outside the database: [`Store::claim_outbox`] leases them, then the worker calls
+//!   [`Store::complete_job`] or [`Store::retry_job`]. A worker that dies lets its lease expire
+//!   and another one takes the job again (at-least-once delivery).
+//!
+//! Also here: attendance after the visit ([`Store::mark_booking`]), which schedules the
+//! no-show follow-up.
+
+use super::inbound::{MAX_ATTEMPTS, apply_turn, crm_booking};
+use super::reads::StoredBooking;
+use super::tx::{NewJob, Tx};
+use super::{Store, StoreError};
+use crate::calendar::no_show_followup_at;
+use crate::config::Profile;
+use crate::domain::{BookingId, BookingStatus, ClientRef, Event, Inbound};
+use crate::engine::Engine;
+use chrono::{DateTime, Duration, Utc};
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Send a stored reply (payload `{"message": id}`) through its channel.
+    Send,
+    /// A booking reminder turn (payload: the `Event::Reminder`).
+    Reminder,
+    /// The follow-up after a missed visit (payload: the `Event::NoShow`).
+    NoShow,
+    /// Push a qualified lead to the CRM (payload `{"lead": id}`).
+    CrmLead,
+    /// Tell the CRM a booking changed (payload `{"booking": id, "change": …}`).
+    CrmBooking,
+    /// Notify managers that a conversation was handed to them (payload `{"reason": …}`).
+    Handoff,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 6] = [
+        JobKind::Send,
+        JobKind::Reminder,
+        JobKind::NoShow,
+        JobKind::CrmLead,
+        JobKind::CrmBooking,
+        JobKind::Handoff,
+    ];
+    /// Jobs that are engine turns, run by [`Store::run_due`].
+    pub const TURNS: [JobKind; 2] = [JobKind::Reminder, JobKind::NoShow];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Send => "send",
+            JobKind::Reminder => "reminder",
+            JobKind::NoShow => "no_show",
+            JobKind::CrmLead => "crm_lead",
+            JobKind::CrmBooking => "crm_booking",
+            JobKind::Handoff => "handoff",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Result<JobKind, StoreError> {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt("job kind", s))
+    }
+}
+
+/// A job row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub client_id: Option<i64>,
+    pub booking: Option<BookingId>,
+    /// JSON, per kind.
+    pub payload: String,
+    pub due_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// A turn job the scheduler ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RanJob {
+    pub job: Job,
+    pub client: Option<ClientRef>,
+    /// Stored replies (each with a `send` job); empty when the turn had nothing to say (the
+    /// booking was cancelled meanwhile) or the job was unusable (`last_error` says why).
+    pub replies: Vec<i64>,
+}
+
+/// How a visit went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attendance {
+    Completed,
+    NoShow,
+}
+
+impl Attendance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attendance::Completed => "completed",
+            Attendance::NoShow => "no-show",
+        }
+    }
+}
+
+impl Store {
+    /// Run up to `limit` due turn jobs (reminders, no-show follow-ups), each in its own
+    /// transaction. Safe to call from several replicas at once.
+    pub async fn run_due(
+        &self,
+        engine: &Engine,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<RanJob>, StoreError> {
+        let mut ran = Vec::new();
+        let mut retries = 0;
+        while ran.len() < limit {
+            match self.run_one_due(engine, now).await {
+                Ok(Some(job)) => ran.push(job),
+                Ok(None) => break,
+                Err(e) if e.is_retryable() && retries < MAX_ATTEMPTS => retries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ran)
+    }
+
+    async fn run_one_due(
+        &self,
+        engine: &Engine,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RanJob>, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut tx = self.write().await?;
+            let Some(job) = tx.claim_due(&JobKind::TURNS, now, 1).await?.pop() else {
+                tx.commit().await?;
+                return Ok(None);
+            };
+            let event = serde_json::from_str::<Event>(&job.payload);
+            let (event, client_id) = match (event, job.client_id) {
+                (Ok(event), Some(client_id)) => (event, client_id),
+                (Err(e), _) => {
+                    return self
+                        .give_up(tx, job, &format!("bad payload: {e}"), now)
+                        .await;
+                }
+                (_, None) => return self.give_up(tx, job, "no client", now).await,
+            };
+            let client = tx.client_ref(client_id).await?;
+            let conv = tx.lock_conversation(client_id, &client, now).await?;
+            let inbound = Inbound {
+                client: client.clone(),
+                at: now,
+                event,
+            };
+            match apply_turn(&mut tx, engine, client_id, &conv, &inbound, None, now).await? {
+                Some(applied) => {
+                    tx.finish_job(job.id, now, None).await?;
+                    self.commit(tx).await?;
+                    return Ok(Some(RanJob {
+                        job: Job {
+                            done_at: Some(now),
+                            ..job
+                        },
+                        client: Some(client),
+                        replies: applied.replies,
+                    }));
+                }
+                None => tx.rollback().await?,
+            }
+        }
+        Err(StoreError::Contended(MAX_ATTEMPTS))
+    }
+
+    /// Close a job that can never run, recording why.
+    async fn give_up(
+        &self,
+        mut tx: Tx,
+        job: Job,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RanJob>, StoreError> {
+        tx.finish_job(job.id, now, Some(error)).await?;
+        self.commit(tx).await?;
+        Ok(Some(RanJob {
+            job: Job {
+                done_at: Some(now),
+                last_error: Some(error.to_string()),
+                ..job
+            },
+            client: None,
+            replies: Vec::new(),
+        }))
+    }
+
+    /// Lease up to `limit` due outbox jobs of `kinds` for `lease`: nobody else gets them until
+    /// the lease ends, so finish each with [`Store::complete_job`] or [`Store::retry_job`].
+    pub async fn claim_outbox(
+        &self,
+        kinds: &[JobKind],
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.write().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut jobs = tx.claim_due(kinds, now, limit).await?;
+        for job in &mut jobs {
+            tx.lease_job(job.id, now + lease).await?;
+            job.attempts += 1;
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// The job is done. False when it was done already.
+    pub async fn complete_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = tx.finish_job(id, now, None).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// The attempt failed with `error`; try again at `retry_at`.
+    pub async fn retry_job(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let found = tx.retry_job(id, error, retry_at).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// A reply was handed to its channel at `at` (response-time KPIs read this).
+    pub async fn mark_message_sent(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let found = tx.mark_message_sent(id, at).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Jobs not done yet, by due time.
+    pub async fn pending_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.read().await?;
+        let jobs = tx.pending_jobs().await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+        let mut tx = self.read().await?;
+        let job = tx.job(id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Record how a visit went, once it is over. A no-show schedules the follow-up turn for
+    /// the next morning outside quiet hours (`calendar::no_show_followup_at`); pending
+    /// reminders are dropped either way.
+    pub async fn mark_booking(
+        &self,
+        profile: &Profile,
+        id: &BookingId,
+        attendance: Attendance,
+        now: DateTime<Utc>,
+    ) -> Result<StoredBooking, StoreError> {
+        let mut tx = self.write().await?;
+        let stored = tx
+            .booking(id)
+            .await?
+            .ok_or_else(|| StoreError::NoBooking(id.to_string()))?;
+        let cannot = |reason: String| StoreError::CannotMark {
+            id: id.to_string(),
+            mark: attendance.as_str(),
+            reason,
+        };
+        if !stored.booking.is_active() {
+            let status = super::status_str(stored.booking.status);
+            return Err(cannot(format!("it is {status}")));
+        }
+        if stored.booking.slot.end > now {
+            let end = stored.booking.slot.end.to_rfc3339();
+            return Err(cannot(format!("the visit ends at {end}; mark it after")));
+        }
+        let status = match attendance {
+            Attendance::Completed => BookingStatus::Completed,
+            Attendance::NoShow => BookingStatus::NoShow,
+        };
+        tx.set_status(id, status, now).await?;
+        tx.drop_reminders(id).await?;
+        if attendance == Attendance::NoShow {
+            let event = Event::NoShow {
+                booking: id.clone(),
+            };
+            tx.insert_job(&NewJob {
+                kind: JobKind::NoShow,
+                client_id: Some(stored.client_id),
+                booking: Some(id),
+                payload: serde_json::to_string(&event)
+                    .map_err(|e| StoreError::corrupt("event", e))?,
+                due_at: no_show_followup_at(profile, &stored.booking, now),
+            })
+            .await?;
+        }
+        let change = super::status_str(status);
+        crm_booking(&mut tx, stored.client_id, id, change, now).await?;
+        let updated = tx
+            .booking(id)
+            .await?
+            .ok_or_else(|| StoreError::NoBooking(id.to_string()))?;
+        self.commit(tx).await?;
+        Ok(updated)
+    }
+}

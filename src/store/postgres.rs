@@ -1,0 +1,28 @@
+//! The shared backend for agencies and several `bot serve` replicas: a PostgreSQL pool
+//! (rustls TLS when the server offers it), with the schema from `migrations/postgres` compiled
+//! into the binary. Row locks and `SKIP LOCKED` (in `tx.rs`) make replicas safe together.
+
+use super::StoreError;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?)
+}
+
+/// The embedded PostgreSQL migrations: (version, description, SQL).
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];

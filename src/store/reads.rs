@@ -1,0 +1,129 @@
+//! What the store gives back to readers: bookings with their calendar bookkeeping (for the
+//! iCalendar export and the `.ics` feed), messages with timestamps (response-time KPIs),
+//! leads with their CRM state, conversations, and row counts (`bot db status`, tests).
+
+use super::{Store, StoreError};
+use crate::domain::{Booking, BookingId, ClientRef, Contact, ServiceId};
+use crate::engine::Conversation;
+use chrono::{DateTime, Utc};
+
+/// A booking as stored, with what a calendar needs to track its changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBooking {
+    pub booking: Booking,
+    pub client_name: Option<String>,
+    /// Incremented on every change after creation (iCalendar `SEQUENCE`).
+    pub sequence: i64,
+    pub updated_at: DateTime<Utc>,
+    pub client_id: i64,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    /// From the client (true) or from the bot.
+    pub inbound: bool,
+    /// `text`, `button`, `contact` (inbound) or `reply`.
+    pub kind: String,
+    pub text: String,
+    /// JSON: a reply's buttons, an inbound contact card.
+    pub payload: Option<String>,
+    pub inbound_id: Option<String>,
+    /// The inbound message a reply answers.
+    pub reply_to: Option<i64>,
+    /// When the channel received an inbound message.
+    pub received_at: Option<DateTime<Utc>>,
+    /// When the bot stored it (for a reply: when it was produced).
+    pub created_at: DateTime<Utc>,
+    /// When a reply was handed to the channel (set by the outbox worker).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A qualified lead as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLead {
+    pub id: i64,
+    pub client: ClientRef,
+    pub service: Option<ServiceId>,
+    pub desired_at: Option<DateTime<Utc>>,
+    pub contact: Contact,
+    pub fields: Vec<String>,
+    pub qualified_at: DateTime<Utc>,
+    /// `pending`, `synced` or `failed`.
+    pub crm_state: String,
+}
+
+/// Row counts of the main tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub clients: i64,
+    pub conversations: i64,
+    pub messages: i64,
+    pub bookings: i64,
+    pub active_bookings: i64,
+    pub leads: i64,
+    pub jobs: i64,
+    pub pending_jobs: i64,
+    pub processed_inbound: i64,
+}
+
+impl Store {
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        let mut tx = self.read().await?;
+        let counts = tx.counts().await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    pub async fn booking(&self, id: &BookingId) -> Result<Option<StoredBooking>, StoreError> {
+        let mut tx = self.read().await?;
+        let b = tx.booking(id).await?;
+        tx.commit().await?;
+        Ok(b)
+    }
+
+    /// Bookings of any status starting in [from, to), earliest first (the iCalendar export).
+    pub async fn bookings_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredBooking>, StoreError> {
+        let mut tx = self.read().await?;
+        let b = tx.bookings_between(from, to).await?;
+        tx.commit().await?;
+        Ok(b)
+    }
+
+    /// The stored state of a client's conversation, if they ever wrote.
+    pub async fn conversation(
+        &self,
+        client: &ClientRef,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let mut tx = self.read().await?;
+        let conv = match tx.find_client(client).await? {
+            Some(id) => tx.conversation(id).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(conv)
+    }
+
+    /// Every message of a client's conversation, in order.
+    pub async fn messages(&self, client: &ClientRef) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut tx = self.read().await?;
+        let messages = match tx.find_client(client).await? {
+            Some(id) => tx.messages(id).await?,
+            None => Vec::new(),
+        };
+        tx.commit().await?;
+        Ok(messages)
+    }
+
+    pub async fn leads(&self) -> Result<Vec<StoredLead>, StoreError> {
+        let mut tx = self.read().await?;
+        let leads = tx.leads().await?;
+        tx.commit().await?;
+        Ok(leads)
+    }
+}
