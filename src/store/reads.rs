@@ -1,6 +1,7 @@
 //! What the store gives back to readers: bookings with their calendar bookkeeping (for the
 //! iCalendar export and the `.ics` feed), messages with timestamps (response-time KPIs),
-//! leads with their CRM state, conversations, and row counts (`bot db status`, tests).
+//! leads with their CRM state, conversations, and row counts (`bot db status`, tests); and
+//! `put_conversation`, the one way to set a conversation's state from outside a turn.
 
 use super::{Store, StoreError};
 use crate::domain::{Booking, BookingId, ClientRef, Contact, ServiceId};
@@ -107,6 +108,20 @@ impl Store {
         };
         tx.commit().await?;
         Ok(conv)
+    }
+
+    /// Replace a conversation's state (a log import, a manager tool, a test's set-up).
+    pub async fn put_conversation(
+        &self,
+        conv: &Conversation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let client_id = tx.client_id(&conv.client, now).await?;
+        tx.lock_conversation(client_id, &conv.client, now).await?;
+        tx.save_conversation(client_id, conv, now).await?;
+        tx.update_contact(client_id, &conv.contact).await?;
+        self.commit(tx).await
     }
 
     /// Every message of a client's conversation, in order.

@@ -1,0 +1,96 @@
+//! The store commands through the real binary: `bot db migrate|status`, `bot calendar
+//! export`, `bot booking mark`, with `--db` and `DATABASE_URL`.
+
+use crate::calendar_export::assert_valid_ics;
+use crate::support::*;
+use std::process::{Command, Output};
+
+fn bot(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bot"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("BOT_PROFILE")
+        .output()
+        .expect("run bot")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+async fn db_status_export_and_mark_through_the_binary(db: &TestDb) {
+    let out = bot(db, &["db", "migrate"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out).trim(), "up to date");
+    let id = book(db, &engine(), &client(1), &olga(nov(23, 15, 0)), now()).await;
+
+    let out = bot(db, &["db", "status"]);
+    assert!(out.status.success(), "{out:?}");
+    let s = stdout(&out);
+    assert!(s.contains("migration 1 initial: applied"), "{s}");
+    assert!(s.contains("bookings 1 (1 active)"), "{s}");
+
+    let out = bot(
+        db,
+        &[
+            "calendar",
+            "export",
+            "--from",
+            "2026-11-23",
+            "--to",
+            "2026-11-23",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ics = stdout(&out);
+    assert_valid_ics(&ics);
+    assert!(ics.contains(&format!("UID:booking-{id}@bot")), "{ics}");
+    let out = bot(
+        db,
+        &[
+            "calendar",
+            "export",
+            "--from",
+            "2026-11-24",
+            "--to",
+            "2026-11-30",
+        ],
+    );
+    assert!(!stdout(&out).contains("BEGIN:VEVENT"), "outside the range");
+
+    let early = bot(
+        db,
+        &[
+            "booking",
+            "mark",
+            id.as_str(),
+            "no-show",
+            "--now",
+            "2026-11-23T15:30:00+07:00",
+        ],
+    );
+    assert_eq!(early.status.code(), Some(2), "{early:?}");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("mark it after"));
+    let out = bot(
+        db,
+        &[
+            "booking",
+            "mark",
+            id.as_str(),
+            "no-show",
+            "--now",
+            "2026-11-23T18:00:00+07:00",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stored = db.store.booking(&id).await.unwrap().unwrap();
+    assert_eq!(stored.booking.status, bot::domain::BookingStatus::NoShow);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_bot"))
+        .args(["db", "status", "--db", "mysql://nope"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+both!(db_status_export_and_mark_through_the_binary);

@@ -1,0 +1,220 @@
+//! Fresh databases per test and the few steps every test takes: an engine on the demo salon,
+//! a fixed clock (Friday 20 Nov 2026, 10:00 in Novosibirsk), clients, a seeded conversation
+//! that is choosing a slot, and a button press processed by the store.
+
+use bot::config;
+use bot::domain::{
+    Booking, BookingId, ChannelKind, ClientRef, Contact, Effect, Event, Inbound, ServiceId, Slot,
+    StaffId,
+};
+use bot::engine::{Conversation, Draft, Engine, Payload, Stage};
+use bot::store::{Outcome, Processed, Store};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A store on a database of its own, removed when the test ends.
+pub struct TestDb {
+    pub store: Store,
+    /// Opens the same database again (restart tests).
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("bot.db").display());
+        let store = Store::open(&url).await.expect("open sqlite store");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    /// A fresh schema on the test server; None (skip) when it is down and `CI` is not set.
+    pub async fn postgres() -> Option<TestDb> {
+        let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let admin = match sqlx::PgPool::connect(&base).await {
+            Ok(pool) => pool,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI needs PostgreSQL at {base}: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping the PostgreSQL run: {base}: {e}");
+                return None;
+            }
+        };
+        let schema = format!(
+            "store_test_{}_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst),
+            Utc::now().timestamp_subsec_nanos()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        let store = Store::open(&url).await.expect("open postgres store");
+        Some(TestDb {
+            store,
+            url,
+            _dir: None,
+            schema: Some((base, schema)),
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: clean up from a thread with its own.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&base).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+pub fn engine() -> Engine {
+    Engine::new(config::demo_salon())
+}
+
+/// Local time in Novosibirsk on a day of November 2026.
+pub fn nov(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Novosibirsk
+        .with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+        .single()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+/// The test clock: Friday 20 Nov 2026, 10:00 local.
+pub fn now() -> DateTime<Utc> {
+    nov(20, 10, 0)
+}
+
+pub fn client(n: usize) -> ClientRef {
+    ClientRef {
+        channel: ChannelKind::Telegram,
+        id: format!("{}", 1000 + n),
+    }
+}
+
+/// A one-hour manicure with Ольга (works Mon–Fri 9–18).
+pub fn olga(start: DateTime<Utc>) -> Slot {
+    Slot {
+        start,
+        end: start + Duration::minutes(60),
+        staff: StaffId("olga".into()),
+    }
+}
+
+/// A conversation with name and phone known, offered `slot` for a manicure (or for moving
+/// `moving` there).
+pub fn choosing(client: &ClientRef, slot: &Slot, moving: Option<Booking>) -> Conversation {
+    let mut conv = Conversation::new(client.clone());
+    conv.contact = Contact {
+        name: Some("Анна".into()),
+        phone: Some("+79131234567".into()),
+        email: None,
+    };
+    conv.draft = Draft {
+        service: Some(ServiceId("manicure".into())),
+        ..Draft::default()
+    };
+    conv.stage = Stage::ChoosingSlot {
+        offered: vec![slot.clone()],
+        moving,
+    };
+    conv
+}
+
+/// Process `event` from `client` at `when`, under inbound id `id`.
+pub async fn send(
+    db: &TestDb,
+    engine: &Engine,
+    client: &ClientRef,
+    id: &str,
+    event: Event,
+    when: DateTime<Utc>,
+) -> Outcome {
+    let inbound = Inbound {
+        client: client.clone(),
+        at: when - Duration::seconds(1),
+        event,
+    };
+    db.store
+        .process_inbound(engine, id, &inbound, when)
+        .await
+        .expect("process inbound")
+}
+
+pub fn processed(outcome: Outcome) -> Processed {
+    match outcome {
+        Outcome::Processed(p) => *p,
+        Outcome::Duplicate => panic!("unexpected duplicate"),
+    }
+}
+
+pub fn press(payload: &Payload) -> Event {
+    Event::Button {
+        payload: payload.encode(),
+    }
+}
+
+/// The template of each reply of a turn.
+pub fn templates(p: &Processed) -> Vec<String> {
+    p.turn
+        .replies
+        .iter()
+        .map(|r| r.template.clone().unwrap_or_default())
+        .collect()
+}
+
+pub fn booked(p: &Processed) -> Option<Booking> {
+    p.turn.effects.iter().find_map(|e| match e {
+        Effect::BookingRequested { booking } => Some(booking.clone()),
+        _ => None,
+    })
+}
+
+/// Book `slot` for `client` at `when` the way a client does it: pick the offered slot.
+pub async fn book(
+    db: &TestDb,
+    engine: &Engine,
+    client: &ClientRef,
+    slot: &Slot,
+    when: DateTime<Utc>,
+) -> BookingId {
+    db.store
+        .put_conversation(&choosing(client, slot, None), when)
+        .await
+        .expect("seed conversation");
+    let id = format!("book-{client}-{}", slot.start.timestamp());
+    let p = processed(send(db, engine, client, &id, press(&Payload::slot(slot)), when).await);
+    booked(&p)
+        .unwrap_or_else(|| panic!("no booking: {:?}", templates(&p)))
+        .id
+}
