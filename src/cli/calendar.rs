@@ -75,15 +75,7 @@ pub fn run(cmd: CalendarCommand) -> ExitCode {
         let store = args.db.open().await?;
         let stored = store.bookings_between(from, to).await?;
         store.close().await;
-        let entries: Vec<IcsEntry<'_>> = stored
-            .iter()
-            .map(|s| IcsEntry {
-                booking: &s.booking,
-                sequence: s.sequence,
-                updated_at: s.updated_at,
-                client_name: s.client_name.as_deref(),
-            })
-            .collect();
+        let entries: Vec<IcsEntry<'_>> = stored.iter().map(|s| s.ics_entry()).collect();
         let ics = to_ics(&profile, &entries);
         match &args.output {
             Some(path) => {

@@ -19,6 +19,18 @@ pub struct StoredBooking {
     pub client_id: i64,
 }
 
+impl StoredBooking {
+    /// This booking as an iCalendar event.
+    pub fn ics_entry(&self) -> crate::calendar::ical::IcsEntry<'_> {
+        crate::calendar::ical::IcsEntry {
+            booking: &self.booking,
+            sequence: self.sequence,
+            updated_at: self.updated_at,
+            client_name: self.client_name.as_deref(),
+        }
+    }
+}
+
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {

@@ -11,15 +11,7 @@ async fn export(db: &TestDb) -> String {
         .bookings_between(nov(20, 0, 0), nov(30, 0, 0))
         .await
         .unwrap();
-    let entries: Vec<IcsEntry<'_>> = stored
-        .iter()
-        .map(|s| IcsEntry {
-            booking: &s.booking,
-            sequence: s.sequence,
-            updated_at: s.updated_at,
-            client_name: s.client_name.as_deref(),
-        })
-        .collect();
+    let entries: Vec<IcsEntry<'_>> = stored.iter().map(|s| s.ics_entry()).collect();
     to_ics(&bot::config::demo_salon(), &entries)
 }
 

@@ -14,6 +14,10 @@ fn bot(db: &TestDb, args: &[&str]) -> Output {
         .expect("run bot")
 }
 
+fn mark_no_show(db: &TestDb, id: &str, now: &str) -> Output {
+    bot(db, &["booking", "mark", id, "no-show", "--now", now])
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -58,30 +62,10 @@ async fn db_status_export_and_mark_through_the_binary(db: &TestDb) {
     );
     assert!(!stdout(&out).contains("BEGIN:VEVENT"), "outside the range");
 
-    let early = bot(
-        db,
-        &[
-            "booking",
-            "mark",
-            id.as_str(),
-            "no-show",
-            "--now",
-            "2026-11-23T15:30:00+07:00",
-        ],
-    );
+    let early = mark_no_show(db, id.as_str(), "2026-11-23T15:30:00+07:00");
     assert_eq!(early.status.code(), Some(2), "{early:?}");
     assert!(String::from_utf8_lossy(&early.stderr).contains("mark it after"));
-    let out = bot(
-        db,
-        &[
-            "booking",
-            "mark",
-            id.as_str(),
-            "no-show",
-            "--now",
-            "2026-11-23T18:00:00+07:00",
-        ],
-    );
+    let out = mark_no_show(db, id.as_str(), "2026-11-23T18:00:00+07:00");
     assert!(out.status.success(), "{out:?}");
     let stored = db.store.booking(&id).await.unwrap().unwrap();
     assert_eq!(stored.booking.status, bot::domain::BookingStatus::NoShow);
