@@ -4,6 +4,7 @@
 use crate::config::Profile;
 use crate::domain::{Booking, BookingId, ServiceId, Slot, StaffId};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use std::collections::HashMap;
 
 /// A search for free slots.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,11 +56,33 @@ pub trait Availability {
 pub struct ScheduleAvailability<'a> {
     profile: &'a Profile,
     bookings: &'a [Booking],
+    /// Active visits per staff member, for the overlap checks of a slot search.
+    busy: HashMap<&'a StaffId, Visits>,
+}
+
+/// One staff member's active visits, sorted by start: (start, end, index in `bookings`).
+#[derive(Default)]
+struct Visits {
+    sorted: Vec<(DateTime<Utc>, DateTime<Utc>, usize)>,
+    longest: Duration,
 }
 
 impl<'a> ScheduleAvailability<'a> {
     pub fn new(profile: &'a Profile, bookings: &'a [Booking]) -> Self {
-        ScheduleAvailability { profile, bookings }
+        let mut busy: HashMap<&'a StaffId, Visits> = HashMap::new();
+        for (i, b) in bookings.iter().enumerate().filter(|(_, b)| b.is_active()) {
+            let visits = busy.entry(&b.slot.staff).or_default();
+            visits.sorted.push((b.slot.start, b.slot.end, i));
+            visits.longest = visits.longest.max(b.slot.end - b.slot.start);
+        }
+        for visits in busy.values_mut() {
+            visits.sorted.sort_unstable();
+        }
+        ScheduleAvailability {
+            profile,
+            bookings,
+            busy,
+        }
     }
 
     fn local(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
@@ -105,14 +128,17 @@ impl<'a> ScheduleAvailability<'a> {
         if !self.staff_works(staff, start, end) {
             return false;
         }
+        let Some(visits) = self.busy.get(&staff.id) else {
+            return true;
+        };
         let buffer = Duration::minutes(i64::from(self.profile.booking.buffer_minutes));
-        !self.bookings.iter().any(|b| {
-            b.is_active()
-                && b.slot.staff == staff.id
-                && Some(&b.id) != ignore
-                && start < b.slot.end + buffer
-                && b.slot.start < end + buffer
-        })
+        // Only visits starting in (start - buffer - longest, end + buffer) can be too close.
+        let v = &visits.sorted;
+        let hi = v.partition_point(|(s, _, _)| *s < end + buffer);
+        let lo = v.partition_point(|(s, _, _)| *s <= start - buffer - visits.longest);
+        !v[lo..hi.max(lo)]
+            .iter()
+            .any(|(_, e, i)| start < *e + buffer && Some(&self.bookings[*i].id) != ignore)
     }
 
     fn earliest_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -225,5 +251,78 @@ impl Availability for ScheduleAvailability<'_> {
             .collect();
         out.sort_by_key(|b| b.slot.start);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{BookingStatus, ChannelKind, ClientRef};
+
+    /// The overlap rule, checked naively against every booking.
+    fn naive_free(
+        p: &Profile,
+        bookings: &[Booking],
+        staff: &StaffId,
+        s: DateTime<Utc>,
+        e: DateTime<Utc>,
+    ) -> bool {
+        let buffer = Duration::minutes(i64::from(p.booking.buffer_minutes));
+        !bookings.iter().any(|b| {
+            b.is_active()
+                && &b.slot.staff == staff
+                && s < b.slot.end + buffer
+                && b.slot.start < e + buffer
+        })
+    }
+
+    #[test]
+    fn indexed_overlap_check_agrees_with_the_naive_rule() {
+        let p = crate::config::demo_salon();
+        let base = Utc
+            .with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let olga = StaffId("olga".into());
+        // Visits of mixed lengths (30–180 min), some cancelled, at pseudo-random starts.
+        let bookings: Vec<Booking> = (0..8u32)
+            .map(|i| {
+                let start = base + Duration::minutes(i64::from((i * 97) % 700));
+                Booking {
+                    id: BookingId(format!("{i}")),
+                    client: ClientRef {
+                        channel: ChannelKind::Web,
+                        id: format!("{i}"),
+                    },
+                    service: ServiceId("manicure".into()),
+                    slot: Slot {
+                        start,
+                        end: start + Duration::minutes(i64::from(30 + (i * 53) % 150)),
+                        staff: olga.clone(),
+                    },
+                    status: if i % 7 == 0 {
+                        BookingStatus::Cancelled
+                    } else {
+                        BookingStatus::Booked
+                    },
+                }
+            })
+            .collect();
+        let avail = ScheduleAvailability::new(&p, &bookings);
+        let Some(staff) = p.staff_member(&olga) else {
+            panic!("demo salon has olga");
+        };
+        let mut seen = (0, 0);
+        for minute in (0..800).step_by(5) {
+            let s = base + Duration::minutes(minute);
+            let e = s + Duration::minutes(60);
+            if !avail.staff_works(staff, s, e) {
+                continue;
+            }
+            let free = avail.staff_free(staff, s, e, None);
+            assert_eq!(free, naive_free(&p, &bookings, &olga, s, e), "at {s}");
+            if free { seen.0 += 1 } else { seen.1 += 1 }
+        }
+        assert!(seen.0 > 0 && seen.1 > 0, "both outcomes checked: {seen:?}");
     }
 }

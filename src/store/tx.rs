@@ -405,10 +405,13 @@ impl Tx {
         now: DateTime<Utc>,
         client_id: i64,
     ) -> Result<Vec<Booking>, StoreError> {
+        // Two indexed halves (by end time, by client) rather than one OR that scans history.
         const SQL: &str = "SELECT b.id, c.channel, c.external_id, b.service, b.staff, \
              b.start_at, b.end_at, b.status FROM bookings b JOIN clients c ON c.id = b.client_id \
-             WHERE (b.status IN ('booked', 'confirmed') AND b.end_at > $1) OR b.client_id = $2 \
-             ORDER BY b.start_at, b.id";
+             WHERE b.end_at > $1 AND b.status IN ('booked', 'confirmed') \
+             UNION SELECT b.id, c.channel, c.external_id, b.service, b.staff, \
+             b.start_at, b.end_at, b.status FROM bookings b JOIN clients c ON c.id = b.client_id \
+             WHERE b.client_id = $2 ORDER BY 6, 1";
         let since = now - Duration::days(1);
         let rows = on!(self, |c| sqlx::query_as::<_, BookingRow>(SQL)
             .bind(since)
