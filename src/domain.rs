@@ -145,12 +145,18 @@ impl Intent {
         }
     }
 
-    /// Intents for which a date or time in the message is a wanted booking slot. Everywhere
-    /// else a date is a trap ("у меня день рождения 25 ноября") and is not taken as a slot.
+    /// Intents for which a date or time in the message is a wanted booking slot (a yes/no
+    /// may carry one too: "да, давайте в 15:30", "нет, лучше в субботу"). Everywhere else a
+    /// date is a trap ("у меня день рождения 25 ноября") and is not taken as a slot.
     pub fn takes_slot(self) -> bool {
         matches!(
             self,
-            Intent::Book | Intent::Reschedule | Intent::Cancel | Intent::FreeTime
+            Intent::Book
+                | Intent::Reschedule
+                | Intent::Cancel
+                | Intent::FreeTime
+                | Intent::Confirm
+                | Intent::Deny
         )
     }
 }

@@ -40,8 +40,15 @@ pub trait Availability {
         ignore: Option<&BookingId>,
     ) -> Option<Slot>;
 
+    /// Some staff member who performs `service` works for the whole visit starting at `start`
+    /// (bookings ignored): tells "busy" from "closed".
+    fn open_at(&self, service: &ServiceId, start: DateTime<Utc>) -> bool;
+
     /// Active bookings of a client, earliest first.
     fn bookings_of(&self, client: &crate::domain::ClientRef) -> Vec<Booking>;
+
+    /// Any booking by id, whatever its status.
+    fn booking(&self, id: &BookingId) -> Option<Booking>;
 }
 
 /// Availability computed in memory from a profile and the bookings it is given.
@@ -64,13 +71,12 @@ impl<'a> ScheduleAvailability<'a> {
             .map(|t| t.with_timezone(&Utc))
     }
 
-    /// Is `staff` working for the whole [start, end) and free of other bookings (with buffer)?
-    fn staff_free(
+    /// Is `staff` working for the whole [start, end)?
+    fn staff_works(
         &self,
         staff: &crate::config::Staff,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        ignore: Option<&BookingId>,
     ) -> bool {
         let tz = self.profile.business.timezone;
         let local_start = start.with_timezone(&tz);
@@ -85,7 +91,18 @@ impl<'a> ScheduleAvailability<'a> {
         else {
             return false;
         };
-        if start < open || end > close {
+        start >= open && end <= close
+    }
+
+    /// Is `staff` working for the whole [start, end) and free of other bookings (with buffer)?
+    fn staff_free(
+        &self,
+        staff: &crate::config::Staff,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        ignore: Option<&BookingId>,
+    ) -> bool {
+        if !self.staff_works(staff, start, end) {
             return false;
         }
         let buffer = Duration::minutes(i64::from(self.profile.booking.buffer_minutes));
@@ -182,6 +199,21 @@ impl Availability for ScheduleAvailability<'_> {
                 end,
                 staff: s.id.clone(),
             })
+    }
+
+    fn open_at(&self, service: &ServiceId, start: DateTime<Utc>) -> bool {
+        let Some(svc) = self.profile.service(service) else {
+            return false;
+        };
+        let end = start + Duration::minutes(i64::from(svc.duration_minutes));
+        self.profile
+            .staff
+            .iter()
+            .any(|s| s.services.contains(service) && self.staff_works(s, start, end))
+    }
+
+    fn booking(&self, id: &BookingId) -> Option<Booking> {
+        self.bookings.iter().find(|b| &b.id == id).cloned()
     }
 
     fn bookings_of(&self, client: &crate::domain::ClientRef) -> Vec<Booking> {

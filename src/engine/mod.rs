@@ -4,7 +4,12 @@
 //! the conversation and its turn number, so a replayed dialog answers the same way. Inputs come
 //! from channels (via the server), the dialog runner or log import; effects go to the store.
 
+mod buttons;
+mod flow;
+pub mod reply;
 pub mod templates;
+
+pub use buttons::Payload;
 
 use crate::calendar::Availability;
 use crate::config::Profile;
@@ -33,8 +38,12 @@ pub enum Stage {
     Idle,
     /// Collecting what a booking needs (service, date/time, contact).
     Booking,
-    /// Slots were offered as buttons; waiting for a choice.
-    ChoosingSlot { offered: Vec<Slot> },
+    /// Slots were offered as buttons; waiting for a choice. `moving` is the booking being
+    /// rescheduled, if the slots replace one.
+    ChoosingSlot {
+        offered: Vec<Slot>,
+        moving: Option<Booking>,
+    },
     /// A free slot is held while the bot asks for name/phone.
     AwaitingContact { slot: Slot },
     /// Moving an existing booking: waiting for the new time.
@@ -43,8 +52,10 @@ pub enum Stage {
     ConfirmingCancel { booking: Booking },
     /// A reminder was sent; waiting for "буду" / "не смогу".
     ReminderSent { booking: Booking },
-    /// Offered to book (after a price/promo answer).
+    /// Offered to book (after a price/promo answer or a declined reminder).
     OfferedBooking,
+    /// Asked which service the client wants the price of.
+    AskedPriceService,
 }
 
 /// What the bot has gathered for the booking in progress.
@@ -121,15 +132,10 @@ impl Engine {
     pub fn turn(
         &self,
         conversation: &Conversation,
-        _inbound: &Inbound,
-        _now: DateTime<Utc>,
-        _availability: &dyn Availability,
+        inbound: &Inbound,
+        now: DateTime<Utc>,
+        availability: &dyn Availability,
     ) -> Turn {
-        Turn {
-            conversation: conversation.clone(),
-            replies: Vec::new(),
-            effects: Vec::new(),
-            understanding: None,
-        }
+        flow::turn(self, conversation, inbound, now, availability)
     }
 }

@@ -93,9 +93,13 @@ templates! {
     NoSlots = "no_slots", ["service", "date"], [
         "К сожалению, на это время свободных окошек нет. Напишите другой день — я проверю.",
     ];
-    /// The time is outside working hours or too soon.
+    /// The time is outside working hours (or a holiday); alternatives follow as buttons.
     OutsideHours = "outside_hours", ["date", "time", "hours"], [
-        "В это время мы не работаем. Наш график: {hours}. Выберите, пожалуйста, другое время.",
+        "{date} в {time} мы не работаем, наш график: {hours}. Могу предложить:",
+    ];
+    /// The time has passed or is too close to now; alternatives follow as buttons.
+    TooSoon = "too_soon", ["date", "time"], [
+        "На {date} в {time} записаться уже не получится. Ближайшее свободное время:",
     ];
     /// Booking confirmed.
     Booked = "booked", ["service", "date", "time", "staff", "name", "price", "address", "booking"], [
@@ -197,7 +201,8 @@ templates! {
     ];
     /// The visit was missed.
     NoShowFollowup = "noshow_followup", ["service", "date", "time", "name"], [
-        "Здравствуйте! Вчера мы ждали вас на {service}, но вы не смогли прийти. Давайте подберём другое удобное время?",
+        "Здравствуйте! Мы ждали вас {date} в {time} на {service}, но вы не смогли прийти. Давайте подберём другое удобное время?",
+        "Добрый день! Жаль, что не получилось прийти {date} на {service}. Подобрать вам новое время?",
     ];
 }
 

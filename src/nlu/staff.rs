@@ -6,7 +6,9 @@
 
 use crate::config::Profile;
 use crate::domain::StaffId;
-use crate::nlu::names_gazetteer::{gazetteer, inflections, patronymic_nominative};
+use crate::nlu::names_gazetteer::{
+    gazetteer, inflections, patronymic_nominative, surname_nominative,
+};
 use crate::nlu::normalize::normalize;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -60,9 +62,15 @@ impl StaffMatcher {
                 .chain(member.aliases.iter().map(String::as_str));
             for phrase in phrases {
                 let norm = normalize(phrase);
+                let single = norm.words().count() == 1;
                 for word in norm.words() {
-                    // Titles in aliases ("доктор Иванов") are cues, not names.
-                    if word.chars().count() < 3 || CUES.contains(&word) {
+                    // Titles and roles in aliases ("доктор Иванов", "терапевт Ковалева",
+                    // "Дима барбер") are not names: in a phrase, keep only name-shaped words.
+                    let name_shaped = g.lookup(word).is_some()
+                        || patronymic_nominative(word).is_some()
+                        || surname_nominative(word).is_some();
+                    if word.chars().count() < 3 || CUES.contains(&word) || !(single || name_shaped)
+                    {
                         continue;
                     }
                     let common = g.lookup(word).is_some_and(|f| f.common_noun);

@@ -38,7 +38,6 @@ fn check_line(line: &str, text: &str) {
 }
 
 #[test]
-#[ignore = "needs the demo salon profile (config::load_str) from main"]
 fn understand_prints_one_json_line_per_argument() {
     let texts = ["хочу на маникюр завтра в 3, 89131234567", "спасибо"];
     let out = Command::new(env!("CARGO_BIN_EXE_bot"))
@@ -63,7 +62,6 @@ fn understand_prints_one_json_line_per_argument() {
 }
 
 #[test]
-#[ignore = "needs the demo salon profile (config::load_str) from main"]
 fn understand_reads_messages_from_stdin() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bot"))
         .args(["understand", "--now", crate::NOW])
