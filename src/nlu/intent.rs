@@ -98,11 +98,7 @@ const INTENT_CUES: &[(Intent, f32, &str)] = &[
          черная пятница|черную пятницу|черной пятницы|черной пятнице|бонус*|кешбэк|кешбек|\
          кэшбек|кэшбэк|для новых клиентов|первое посещение|первый визит",
     ),
-    (
-        Intent::Promo,
-        2.5,
-        "в день рождения|на день рождения|именинник*",
-    ),
+    (Intent::Promo, 2.0, "день рождения|именинник*"),
     (Intent::Promo, 1.5, "дешевле|выгодн*|подешевле"),
     (
         Intent::FreeTime,
@@ -308,8 +304,9 @@ impl IntentRules {
                 .enumerate()
                 .map(|(i, w)| {
                     // Only the last word can be a prefix; earlier ones stay whole words.
+                    // Short stems are whole words: "болит" → "бол*" would match "больше".
                     let s = stemmer.stem(w);
-                    if i + 1 == n && s.chars().count() >= 3 {
+                    if i + 1 == n && s.chars().count() >= 5 {
                         format!("{s}*")
                     } else {
                         w.clone()
@@ -350,7 +347,7 @@ impl IntentRules {
                 let keyword = faq_keywords.len() as u16;
                 for (bit, w) in content.iter().enumerate() {
                     let stem = stemmer.stem(w);
-                    let pattern = if stem.chars().count() >= 4 {
+                    let pattern = if stem.chars().count() >= 5 {
                         format!("{stem}*")
                     } else {
                         (*w).clone()

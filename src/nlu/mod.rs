@@ -187,10 +187,12 @@ impl Nlu {
             mark(&mut claimed, r.clone());
         }
         let staff = self.staff.find(&plain, &capitalized, &claimed);
+        // Staff words may name a service too ("к узисту"), so services skip only contacts
+        // and dates.
+        let service = self.services.find(&plain, &blocked);
         if let Some((_, r)) = &staff {
             mark(&mut blocked, r.clone());
         }
-        let service = self.services.find(&plain, &blocked);
 
         let mut known = blocked.clone();
         for (k, c) in known.iter_mut().zip(&claimed) {

@@ -38,8 +38,10 @@ pub const CUES: &[&str] = &[
 #[derive(Debug, Clone, Copy)]
 struct Form {
     staff: usize,
-    /// The form is an everyday word too (needs a cue).
+    /// The form is an everyday word too (needs a cue or a capital letter).
     common: bool,
+    /// A patronymic on its own ("Андреевна" may follow any first name): needs a cue.
+    patronymic: bool,
 }
 
 pub struct StaffMatcher {
@@ -51,10 +53,14 @@ impl StaffMatcher {
     pub fn new(profile: &Profile) -> StaffMatcher {
         let mut forms: HashMap<String, Vec<Form>> = HashMap::new();
         let g = gazetteer();
-        let mut add = |form: String, staff: usize, common: bool| {
+        let mut add = |form: String, staff: usize, common: bool, patronymic: bool| {
             let list = forms.entry(form).or_default();
             if !list.iter().any(|f| f.staff == staff) {
-                list.push(Form { staff, common });
+                list.push(Form {
+                    staff,
+                    common,
+                    patronymic,
+                });
             }
         };
         for (si, member) in profile.staff.iter().enumerate() {
@@ -74,13 +80,14 @@ impl StaffMatcher {
                         continue;
                     }
                     let common = g.lookup(word).is_some_and(|f| f.common_noun);
+                    let patronymic = patronymic_nominative(word).is_some();
                     for f in inflections(word) {
-                        add(f, si, common);
+                        add(f, si, common, patronymic);
                     }
                     for nom in g.family_of(word) {
                         let common = g.lookup(nom).is_some_and(|f| f.common_noun);
                         for f in inflections(nom) {
-                            add(f, si, common);
+                            add(f, si, common, false);
                         }
                     }
                 }
@@ -110,7 +117,8 @@ impl StaffMatcher {
             };
             let Some(form) = list.first() else { continue };
             let cued = i > 0 && CUES.contains(&words[i - 1]);
-            if form.common && !cued && !capitalized.get(i).copied().unwrap_or(false) {
+            let capital = capitalized.get(i).copied().unwrap_or(false);
+            if (form.common && !cued && !capital) || (form.patronymic && !cued) {
                 continue;
             }
             // Take a following patronymic or a second word of the same person; a patronymic
