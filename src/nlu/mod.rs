@@ -216,6 +216,7 @@ impl Nlu {
         u.invalid_phone = phone.invalid;
         u.phone = phone.e164;
         u.email = email.map(|(e, _)| e);
+        let service_words = service.as_ref().map(|(_, r)| r.clone());
         u.service = service.map(|(s, _)| s);
         u.staff = staff.map(|(s, _)| s);
         u.faq = cues
@@ -234,7 +235,7 @@ impl Nlu {
                 for (s, c) in skip.iter_mut().zip(&cues.covered) {
                     *s |= *c;
                 }
-                if let Some(r) = self.services.find(&plain, &[]).map(|(_, r)| r) {
+                if let Some(r) = service_words {
                     mark(&mut skip, r);
                 }
                 let phone_tokens = phone_words.and_then(|r| {

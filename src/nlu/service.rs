@@ -10,9 +10,8 @@
 use crate::config::Profile;
 use crate::domain::ServiceId;
 use crate::nlu::normalize::normalize;
-use crate::nlu::typo::Vocabulary;
 use rust_stemmers::{Algorithm, Stemmer};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// English words clients type for services → the Russian word they mean.
@@ -74,8 +73,27 @@ pub struct ServiceMatcher {
     ids: Vec<ServiceId>,
     phrases: Vec<Phrase>,
     by_first: HashMap<String, Vec<usize>>,
-    /// Every key of every phrase: the typo-correction target.
-    keys: Vocabulary,
+    /// Every key of every phrase.
+    keys: HashSet<String>,
+    /// The first two letters of every key: a word that starts otherwise is not a service as
+    /// written nor as a diminutive, so it is never stemmed unless it may be a typo.
+    heads: HashSet<String>,
+    /// Keys by their first letter: a typo is compared only with the keys of its bucket.
+    initials: HashMap<char, Vec<(String, usize)>>,
+}
+
+/// Largest edit distance tolerated for a key of `len` characters (as in `typo`).
+fn max_typos(len: usize) -> usize {
+    match len {
+        0..=4 => 0,
+        5..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// The first two characters of `s` (all of it when shorter).
+fn head(s: &str) -> &str {
+    s.char_indices().nth(2).map_or(s, |(i, _)| &s[..i])
 }
 
 /// Diminutive surface variants of a word: suffixes removed or simplified.
@@ -120,7 +138,9 @@ impl ServiceMatcher {
             ids: Vec::new(),
             phrases: Vec::new(),
             by_first: HashMap::new(),
-            keys: Vocabulary::default(),
+            keys: HashSet::new(),
+            heads: HashSet::new(),
+            initials: HashMap::new(),
         };
         for (si, service) in profile.services.iter().enumerate() {
             m.ids.push(service.id.clone());
@@ -133,7 +153,13 @@ impl ServiceMatcher {
                     continue;
                 }
                 for k in &keys {
-                    m.keys.insert(k.clone());
+                    if m.keys.insert(k.clone()) {
+                        m.heads.insert(head(k).to_string());
+                        if let Some(c) = k.chars().next() {
+                            let len = k.chars().count();
+                            m.initials.entry(c).or_default().push((k.clone(), len));
+                        }
+                    }
                 }
                 let idx = m.phrases.len();
                 m.by_first.entry(keys[0].clone()).or_default().push(idx);
@@ -157,23 +183,44 @@ impl ServiceMatcher {
     /// Candidate keys of a message word: as written, as a diminutive, as a typo.
     pub fn word_keys(&self, word: &str) -> Vec<String> {
         let mut out = Vec::with_capacity(2);
+        let len = word.chars().count();
+        let headed = self.heads.contains(head(word));
+        let bucket = word.chars().next().and_then(|c| self.initials.get(&c));
+        let Some(bucket) = bucket.filter(|_| headed || max_typos(len) > 0) else {
+            return out;
+        };
         let k = self.key(word);
-        if self.is_key(&k) || word.chars().count() < 3 {
+        if self.is_key(&k) || len < 3 {
             out.push(k);
             return out;
         }
-        let mut variants = Vec::new();
-        diminutive_variants(word, &mut variants);
-        for v in variants {
-            let vk = self.key(&v);
-            if self.is_key(&vk) && !out.contains(&vk) {
-                out.push(vk);
+        if headed {
+            let mut variants = Vec::new();
+            diminutive_variants(word, &mut variants);
+            for v in variants {
+                let vk = self.key(&v);
+                if self.is_key(&vk) && !out.contains(&vk) {
+                    out.push(vk);
+                }
             }
         }
-        if out.is_empty()
-            && let Some(c) = self.keys.correct(&k)
-        {
-            out.push(c.to_string());
+        if out.is_empty() {
+            // A typo: the closest key of the bucket within the tolerated distance.
+            let klen = k.chars().count();
+            let best = bucket
+                .iter()
+                .filter_map(|(cand, clen)| {
+                    let max = max_typos(klen).min(max_typos(*clen));
+                    if max == 0 || klen.abs_diff(*clen) > max {
+                        return None;
+                    }
+                    let d = strsim::osa_distance(&k, cand);
+                    (d <= max).then_some((d, cand))
+                })
+                .min();
+            if let Some((_, c)) = best {
+                out.push(c.clone());
+            }
         }
         if out.is_empty() {
             out.push(k);
