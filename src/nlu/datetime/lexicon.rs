@@ -40,6 +40,8 @@ pub(super) enum WeekSel {
     This,
     Next,
     Prev,
+    /// "на следующей неделе в пятницу": the week is named outright (set by the resolver).
+    NextWeek,
 }
 
 /// What a word means to the date/time grammar.
@@ -276,11 +278,11 @@ const WORDS: &[(&str, Lex)] = &[
     ("этой", Sel(WeekSel::This)),
     ("эти", Sel(WeekSel::This)),
     ("этих", Sel(WeekSel::This)),
-    ("ближайшую", Sel(WeekSel::This)),
-    ("ближайший", Sel(WeekSel::This)),
-    ("ближайшей", Sel(WeekSel::This)),
-    ("ближайшие", Sel(WeekSel::This)),
-    ("ближайших", Sel(WeekSel::This)),
+    ("ближайшую", Sel(WeekSel::Nearest)),
+    ("ближайший", Sel(WeekSel::Nearest)),
+    ("ближайшей", Sel(WeekSel::Nearest)),
+    ("ближайшие", Sel(WeekSel::Nearest)),
+    ("ближайших", Sel(WeekSel::Nearest)),
     ("прошлую", Sel(WeekSel::Prev)),
     ("прошлый", Sel(WeekSel::Prev)),
     ("прошлой", Sel(WeekSel::Prev)),
@@ -494,6 +496,9 @@ const WORDS: &[(&str, Lex)] = &[
     ("вечеринку", Stop),
     ("вечеринка", Stop),
     ("неделимо", Stop),
+    ("выходной", Stop),
+    ("выходного", Stop),
+    ("выходному", Stop),
 ];
 
 /// Letters counted by the typo pre-filter: а..я (ё is folded by normalisation).

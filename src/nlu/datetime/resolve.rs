@@ -89,8 +89,14 @@ impl Slot {
             return;
         };
         self.date = Some(match (cur, d) {
+            (WeekStart(WeekSel::Next), Weekday(wd, WeekSel::Nearest))
+            | (Weekday(wd, WeekSel::Nearest), WeekStart(WeekSel::Next)) => {
+                Weekday(wd, WeekSel::NextWeek)
+            }
             (WeekStart(sel), Weekday(wd, WeekSel::Nearest))
             | (Weekday(wd, WeekSel::Nearest), WeekStart(sel)) => Weekday(wd, sel),
+            (WeekStart(WeekSel::Next), Weekend(WeekSel::Nearest))
+            | (Weekend(WeekSel::Nearest), WeekStart(WeekSel::Next)) => Weekend(WeekSel::NextWeek),
             (WeekStart(sel), Weekend(WeekSel::Nearest))
             | (Weekend(WeekSel::Nearest), WeekStart(sel)) => Weekend(sel),
             _ => {
@@ -195,7 +201,7 @@ impl Slot {
             w.date = w.date.and_then(|d| d.succ_opt());
         }
         if let (Some(check), Some(date)) = (self.check, w.date)
-            && resolve_date(check, now, w.time, part).is_some_and(|(d, _)| d != date)
+            && !agrees(check, date, now, w.time, part)
         {
             ambiguous = true;
         }
@@ -353,6 +359,21 @@ fn resolve_range(
     (ta, tb)
 }
 
+/// A second date said for the same slot agrees with the chosen one ("в пятницу 27.11").
+fn agrees(
+    check: DateSpec,
+    date: NaiveDate,
+    now: DateTime<Tz>,
+    time: Option<NaiveTime>,
+    part: Option<PartOfDay>,
+) -> bool {
+    match check {
+        DateSpec::Weekday(wd, _) => date.weekday().num_days_from_monday() == u32::from(wd),
+        DateSpec::Weekend(_) => date.weekday().num_days_from_monday() >= 5,
+        _ => resolve_date(check, now, time, part).is_some_and(|(d, _)| d == date),
+    }
+}
+
 /// Whether a weekday said on that same weekday can still mean today.
 fn today_still_open(now: DateTime<Tz>, time: Option<NaiveTime>, part: Option<PartOfDay>) -> bool {
     let now_t = now.time();
@@ -400,16 +421,18 @@ fn resolve_date(
                     let days = 7 - t + wd;
                     at(days, days != if ahead == 0 { 7 } else { ahead })
                 }
+                WeekSel::NextWeek => at(7 - t + wd, false),
                 WeekSel::Prev => None,
             }
         }
         DateSpec::Weekend(WeekSel::Next) => at(7 - t + 5, t < 5),
+        DateSpec::Weekend(WeekSel::NextWeek) => at(7 - t + 5, false),
         DateSpec::Weekend(_) => match t {
             5 => at(if open() { 0 } else { 1 }, false),
             6 => at(if open() { 0 } else { 6 }, false),
             _ => at(5 - t, false),
         },
-        DateSpec::WeekStart(WeekSel::Next) => at(7 - t, false),
+        DateSpec::WeekStart(WeekSel::Next | WeekSel::NextWeek) => at(7 - t, false),
         DateSpec::WeekStart(_) => None,
         DateSpec::DayOfMonth(d) => day_of_month(today, d).map(|x| (x, false)),
         DateSpec::DayMonth(d, m, None) => (0..=8)

@@ -202,7 +202,7 @@ impl<'a> Scanner<'a> {
                     piece: f.piece,
                     range: start..end,
                     prep: ctx.prep,
-                    neg: ctx.neg,
+                    neg: ctx.neg && !ctx.later && !ctx.earlier,
                     conf: if typo { f.conf * 0.85 } else { f.conf },
                 });
                 ctx = Ctx::default();
@@ -613,9 +613,15 @@ impl<'a> Scanner<'a> {
         if matches!(ctx.prep, Some(Prep::Ot | Prep::Mezhdu)) {
             return None;
         }
-        let spec = if ctx.prep == Some(Prep::Posle) || ctx.later {
+        // "не раньше 10" is a lower bound, "не позже 12" an upper one
+        let (later, earlier) = if ctx.neg {
+            (ctx.earlier, ctx.later)
+        } else {
+            (ctx.later, ctx.earlier)
+        };
+        let spec = if ctx.prep == Some(Prep::Posle) || later {
             TimeSpec::After(c)
-        } else if ctx.prep == Some(Prep::Do) || ctx.earlier {
+        } else if ctx.prep == Some(Prep::Do) || earlier {
             TimeSpec::Until(c)
         } else {
             TimeSpec::At(c)
@@ -708,6 +714,10 @@ impl<'a> Scanner<'a> {
             }
             if self.skip_suffix(j, DAY_SUFFIXES) > j {
                 return self.day_number(n, j + 2, ctx);
+            }
+            if self.skip_suffix(j, HOUR_SUFFIXES) > j && ctx.hour_context() {
+                let (c, end) = self.marker(Clock::new(n, 0), self.skip_hours_word(j + 2));
+                return self.clock_piece(ctx, c, end, 0.85);
             }
             return None;
         }
@@ -899,7 +909,8 @@ impl<'a> Scanner<'a> {
     }
 
     fn numeric_date(&self, d: u32, m: u32, end: usize) -> Option<Found> {
-        if !(1..=31).contains(&d) || !(1..=12).contains(&m) || self.blocks_after(end) {
+        let blocked = !self.is_number(end) && self.blocks_after(end);
+        if !(1..=31).contains(&d) || !(1..=12).contains(&m) || blocked {
             return None;
         }
         found(Piece::Date(DateSpec::DayMonth(d, m, None)), end, 1.0)

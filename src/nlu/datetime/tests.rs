@@ -39,6 +39,7 @@ fn parse_when(spec: &str, year: i32) -> Result<When, String> {
     let time = |s: &str| NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| format!("{s}: {e}"));
     for part in spec.split_whitespace() {
         match part {
+            "-" => {}
             "morning" => w.part_of_day = Some(PartOfDay::Morning),
             "afternoon" => w.part_of_day = Some(PartOfDay::Afternoon),
             "evening" => w.part_of_day = Some(PartOfDay::Evening),
@@ -114,7 +115,10 @@ fn check(
     Ok(())
 }
 
-fn run_table(rows: &[(&str, (i32, u32, u32, u32), u32, &str)]) {
+/// (phrase, reference moment, opening hour, expected reading).
+type Row<'a> = (&'a str, (i32, u32, u32, u32), u32, &'a str);
+
+fn run_table(rows: &[Row]) {
     let parser = DateTimeParser::new();
     let failures: Vec<String> = rows
         .iter()
@@ -642,6 +646,12 @@ fn ambiguous_and_typo_readings_are_less_confident() {
     assert!(conf("на 3", F10) < conf("в 15:00", F10));
 }
 
+/// One parser for all property cases (building it is the expensive part).
+fn shared_parser() -> &'static DateTimeParser {
+    static PARSER: std::sync::OnceLock<DateTimeParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(DateTimeParser::new)
+}
+
 const PIECES: &[&str] = &[
     "в",
     "на",
@@ -729,7 +739,7 @@ proptest! {
 
     #[test]
     fn never_panics_on_arbitrary_text(s in "\\PC{0,60}", hour in 0u32..24, opens in 0u32..24) {
-        let parser = DateTimeParser::new();
+        let parser = shared_parser();
         let now = at((2026, 11, 20, hour));
         let n = normalize(&s);
         let m = parser.parse(&n, now, opens);
@@ -744,7 +754,7 @@ proptest! {
         hour in 0u32..24,
         opens in 0u32..24,
     ) {
-        let parser = DateTimeParser::new();
+        let parser = shared_parser();
         let mut s = String::new();
         for (p, glue) in parts {
             if !glue && !s.is_empty() {
