@@ -42,7 +42,7 @@ fn kind(m: &Mention) -> Kind {
     match m.piece {
         Piece::Date(_) => Kind::Date,
         Piece::Time(_) => Kind::Time,
-        Piece::Zone(_) => Kind::Zone,
+        Piece::Zone(_) | Piece::Nothing => Kind::Zone,
     }
 }
 
@@ -75,7 +75,7 @@ struct Slot {
 impl Slot {
     fn add(&mut self, m: &Mention) {
         match m.piece {
-            Piece::Date(DateSpec::Past) | Piece::Zone(_) => return,
+            Piece::Date(DateSpec::Past) | Piece::Zone(_) | Piece::Nothing => return,
             Piece::Date(d) => self.add_date(d),
             Piece::Time(t) => self.add_time(t, m.prep == Some(Prep::S)),
         }
@@ -258,7 +258,7 @@ pub(super) fn assemble(
     let mut tokens: Vec<Range<usize>> = Vec::new();
     for (m, role) in mentions.iter().zip(&roles) {
         match m.piece {
-            Piece::Date(DateSpec::Past) => continue,
+            Piece::Date(DateSpec::Past) | Piece::Nothing => continue,
             Piece::Zone(z) => zone = z,
             _ => match role {
                 Role::New => new.add(m),

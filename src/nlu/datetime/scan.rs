@@ -79,6 +79,8 @@ pub(super) enum Piece {
     Time(TimeSpec),
     /// Hours to add to convert the stated zone to the business zone ("по москве" → +4).
     Zone(i64),
+    /// Words read and set aside: they look like a time but are not a slot ("от 2 до 3 часов").
+    Nothing,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +116,8 @@ struct Ctx {
     earlier: bool,
     sel: Option<WeekSel>,
     stop: bool,
+    /// After "минут на": the number is an amount.
+    amount: bool,
 }
 
 impl Ctx {
@@ -198,6 +202,14 @@ impl<'a> Scanner<'a> {
                 let start = ctx.start.unwrap_or(i);
                 let end = f.end.clamp(i + 1, n);
                 let typo = self.info[start..end].iter().any(|x| x.typo);
+                // "акция до 30 ноября", "по пятницу": a deadline or a range end, not a slot
+                let deadline = matches!(f.piece, Piece::Date(_))
+                    && matches!(ctx.prep, Some(Prep::Do | Prep::Po));
+                if deadline || f.piece == Piece::Nothing {
+                    ctx = Ctx::default();
+                    i = end;
+                    continue;
+                }
                 self.mentions.push(Mention {
                     piece: f.piece,
                     range: start..end,
@@ -249,6 +261,11 @@ impl<'a> Scanner<'a> {
                 }
                 Lex::Stop => {
                     ctx.stop = true;
+                    true
+                }
+                // "минут на 10 опоздаю": an amount, not a clock
+                Lex::MinuteUnit if matches!(self.lex(i + 1), Lex::Prep(_)) => {
+                    ctx.amount = true;
                     true
                 }
                 _ => false,
@@ -608,6 +625,9 @@ impl<'a> Scanner<'a> {
             && !matches!(ctx.prep, Some(Prep::Do | Prep::Posle))
             && let Some((c2, end2)) = self.simple_clock(end + 1)
         {
+            if ctx.prep == Some(Prep::Ot) && self.lex(end2 - 1) == Lex::HourUnit {
+                return found(Piece::Nothing, end2, 0.0); // "от 2 до 3 часов": a duration
+            }
             return found(Piece::Time(TimeSpec::Range(c, c2)), end2, conf);
         }
         if matches!(ctx.prep, Some(Prep::Ot | Prep::Mezhdu)) {
@@ -786,7 +806,7 @@ impl<'a> Scanner<'a> {
     /// after a date ("завтра 15"); a day of the month after "на" when it cannot be an hour.
     fn bare(&self, i: usize, n: u32, ctx: &Ctx) -> Option<Found> {
         let j = i + 1;
-        if self.blocks_after(j) {
+        if ctx.amount || self.blocks_after(j) || self.counted_noun_after(n, j) {
             return None;
         }
         let start = ctx.start.unwrap_or(i);
@@ -810,6 +830,36 @@ impl<'a> Scanner<'a> {
             return found(Piece::Date(DateSpec::DayOfMonth(n)), j, 0.6);
         }
         None
+    }
+
+    /// "в 2 слоя", "на 4 руки", "в 2 словах": a noun counted by the number, by its ending (the
+    /// blocklist cannot name every noun). Verbs, particles and short adjectives pass.
+    fn counted_noun_after(&self, n: u32, j: usize) -> bool {
+        const PASS: &[&str] = &[
+            "пожалуйста",
+            "тогда",
+            "когда",
+            "нельзя",
+            "или",
+            "хотя",
+            "ага",
+            "да",
+            "сегодня",
+        ];
+        let w = self.text(j);
+        if !self.is_word(j) || self.lex(j) != Lex::Other || PASS.contains(&w) {
+            return false;
+        }
+        let verbish = ["ся", "сь", "ла", "ли", "на", "ны", "та", "ты"]
+            .iter()
+            .any(|e| w.ends_with(e));
+        let oblique_plural = ["ах", "ях", "ами", "ями"].iter().any(|e| w.ends_with(e));
+        let few = (2..=4).contains(&n)
+            && w.chars().count() >= 4
+            && !verbish
+            && ['а', 'я', 'и', 'ы'].iter().any(|&e| w.ends_with(e));
+        let many = n >= 5 && (w.ends_with("ов") || w.ends_with("ев"));
+        oblique_plural || few || many
     }
 
     /// "1930", "0930": an hour and minutes in four digits, only after "в"/"к" or a date.
