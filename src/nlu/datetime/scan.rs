@@ -163,6 +163,27 @@ pub(super) struct Scanner<'a> {
     pub has_move: bool,
 }
 
+/// Verbs after "не" that give up the slot just named.
+const CANNOT: &[&str] = &[
+    "смогу",
+    "сможем",
+    "могу",
+    "можем",
+    "получится",
+    "получиться",
+    "выйдет",
+    "успеваю",
+    "успею",
+    "успеем",
+    "приду",
+    "придем",
+    "подойду",
+    "удобно",
+    "подходит",
+    "подойдет",
+    "устраивает",
+];
+
 const DAY_SUFFIXES: &[&str] = &["е", "го", "ого", "ое", "й", "ье", "его", "му", "ому"];
 const HOUR_SUFFIXES: &[&str] = &["м", "ми", "ти", "ть", "ем"];
 
@@ -217,6 +238,13 @@ impl<'a> Scanner<'a> {
                     neg: ctx.neg && !ctx.later && !ctx.earlier,
                     conf: if typo { f.conf * 0.85 } else { f.conf },
                 });
+                // "завтра не смогу, давайте в пятницу": the first slot is the one given up
+                if self.lex(end) == Lex::Not
+                    && CANNOT.contains(&self.text(end + 1))
+                    && let Some(m) = self.mentions.last_mut()
+                {
+                    m.neg = true;
+                }
                 ctx = Ctx::default();
                 i = end;
                 continue;
@@ -371,13 +399,16 @@ impl<'a> Scanner<'a> {
                 };
                 found(Piece::Date(spec), i + 1, 0.95)
             }
-            Lex::Weekend if !matches!(prep, Some(Prep::Do | Prep::Posle | Prep::K)) => {
+            Lex::Weekend
+                if !ctx.stop && !matches!(prep, Some(Prep::Do | Prep::Posle | Prep::K)) =>
+            {
                 let spec = match ctx.week() {
                     WeekSel::Prev => DateSpec::Past,
                     sel => DateSpec::Weekend(sel),
                 };
                 found(Piece::Date(spec), i + 1, 0.9)
             }
+            Lex::Week if ctx.stop => None,
             Lex::Week => match ctx.sel {
                 Some(WeekSel::Prev) => found(Piece::Date(DateSpec::Past), i + 1, 1.0),
                 Some(sel) if matches!(prep, None | Some(Prep::Na | Prep::V)) => {
@@ -388,7 +419,8 @@ impl<'a> Scanner<'a> {
             Lex::Part(p) if prep != Some(Prep::Do) => {
                 found(Piece::Time(TimeSpec::Part(p)), i + 1, 0.9)
             }
-            Lex::PartNoun(p) if prep == Some(Prep::Na) => {
+            // "на вечер", "сегодняшний вечер"
+            Lex::PartNoun(p) if prep == Some(Prep::Na) || self.follows_mention(i) => {
                 found(Piece::Time(TimeSpec::Part(p)), i + 1, 0.85)
             }
             Lex::Marker(m) if matches!(prep, Some(Prep::S | Prep::K)) => {
@@ -570,13 +602,15 @@ impl<'a> Scanner<'a> {
             Lex::Ord(2) => PartOfDay::Afternoon,
             _ => return None,
         };
-        (self.lex(i + 1) == Lex::Half && self.lex(i + 2) == Lex::Marker(Meridiem::Day)).then_some(
-            Found {
-                piece: Piece::Time(TimeSpec::Part(part)),
-                end: i + 3,
-                conf: 0.9,
-            },
-        )
+        if self.lex(i + 1) != Lex::Half {
+            return None;
+        }
+        match self.lex(i + 2) {
+            Lex::Marker(Meridiem::Day) => found(Piece::Time(TimeSpec::Part(part)), i + 3, 0.9),
+            // "в первой половине декабря" is not a part of day
+            Lex::Month(_) | Lex::Week | Lex::MonthUnit => None,
+            _ => found(Piece::Time(TimeSpec::Part(part)), i + 2, 0.8),
+        }
     }
 
     /// "в три", "к пяти часам", "в пять тридцать".
@@ -722,6 +756,18 @@ impl<'a> Scanner<'a> {
         if self.punct(j, ".") && self.glued(j) && self.glued(j + 1) && len <= 2 {
             return self.dotted(i, n, ctx);
         }
+        // "в 10,30": minutes after a comma, only where an hour is expected
+        if self.punct(j, ",")
+            && self.glued(j)
+            && self.glued(j + 1)
+            && len <= 2
+            && ctx.hour_context()
+            && let Some((m, 2)) = self.num(j + 1)
+            && !self.blocks_after(j + 2)
+        {
+            let (c, end) = self.marker(Clock::new(n, m), j + 2);
+            return self.clock_piece(ctx, c, end, 0.85);
+        }
         // 25/12
         if self.punct(j, "/") && self.glued(j + 1) && len <= 2 {
             let (m, _) = self.num(j + 1)?;
@@ -826,7 +872,12 @@ impl<'a> Scanner<'a> {
             let (c, end) = self.marker(Clock::new(n, 0), j);
             return self.clock_piece(ctx, c, end, conf);
         }
-        if ctx.prep == Some(Prep::Na) && n <= 31 {
+        let after_weekday = self.follows_mention(start)
+            && self
+                .mentions
+                .last()
+                .is_some_and(|m| matches!(m.piece, Piece::Date(DateSpec::Weekday(..))));
+        if (ctx.prep == Some(Prep::Na) || after_weekday) && n <= 31 {
             return found(Piece::Date(DateSpec::DayOfMonth(n)), j, 0.6);
         }
         None
