@@ -322,7 +322,9 @@ pub(super) fn resolve_clock(c: Clock, part: Option<PartOfDay>, opens: u32) -> Op
             (None, Some(PartOfDay::Afternoon)) if c.h <= 7 => pm(c.h),
             (None, Some(PartOfDay::Afternoon)) => c.h,
             (None, Some(PartOfDay::Evening)) => pm(c.h),
-            (None, None) if c.h < opens => pm(c.h),
+            // "в 8" before a 9 o'clock opening is 20:00, but "в 8:30" is a morning arrival
+            (None, None) if c.precise && c.h + 1 < opens => pm(c.h),
+            (None, None) if !c.precise && c.h < opens => pm(c.h),
             (None, None) => c.h,
         }
     };

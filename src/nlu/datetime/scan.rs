@@ -18,6 +18,8 @@ pub(super) struct Clock {
     pub mer: Option<Meridiem>,
     /// Written in 24-hour form ("09:00", "15:00"): no business-hours guess.
     pub exact: bool,
+    /// Written with minutes ("8:30", "8.00"): an hour before opening still reads as morning.
+    pub precise: bool,
 }
 
 impl Clock {
@@ -27,6 +29,17 @@ impl Clock {
             m,
             mer: None,
             exact: h >= 13 || h == 0,
+            precise: false,
+        }
+    }
+
+    /// A clock written with minutes; a leading zero ("09:30") makes it 24-hour.
+    fn precise(h: u32, m: u32, leading_zero: bool) -> Clock {
+        let c = Clock::new(h, m);
+        Clock {
+            exact: c.exact || leading_zero,
+            precise: true,
+            ..c
         }
     }
 
@@ -618,7 +631,11 @@ impl<'a> Scanner<'a> {
         let Lex::Card(h) = self.lex(i) else {
             return None;
         };
-        if !(1..=12).contains(&h) || !ctx.hour_context() || self.blocks_after(i + 1) {
+        if !(1..=12).contains(&h)
+            || !ctx.hour_context()
+            || self.blocks_after(i + 1)
+            || self.counted_noun_after(u32::from(h), i + 1)
+        {
             return None;
         }
         let mut c = Clock::new(u32::from(h), 0);
@@ -703,8 +720,7 @@ impl<'a> Scanner<'a> {
                 if (self.punct(i + 1, ":") || self.punct(i + 1, "."))
                     && let Some((m, 2)) = self.num(i + 2)
                 {
-                    let mut c = Clock::new(h % 24, m);
-                    c.exact |= self.text(i).starts_with('0');
+                    let c = Clock::precise(h % 24, m, self.text(i).starts_with('0'));
                     (c, i + 3)
                 } else {
                     (Clock::new(h % 24, 0), i + 1)
@@ -744,8 +760,7 @@ impl<'a> Scanner<'a> {
             && let Some((m, 2)) = self.num(j + 1)
             && len <= 2
         {
-            let mut c = Clock::new(n, m);
-            c.exact |= leading_zero;
+            let c = Clock::precise(n, m, leading_zero);
             let (c, end) = self.marker(c, self.skip_hours_word(j + 2));
             if self.blocks_after(end) {
                 return None;
@@ -765,7 +780,7 @@ impl<'a> Scanner<'a> {
             && let Some((m, 2)) = self.num(j + 1)
             && !self.blocks_after(j + 2)
         {
-            let (c, end) = self.marker(Clock::new(n, m), j + 2);
+            let (c, end) = self.marker(Clock::precise(n, m, false), j + 2);
             return self.clock_piece(ctx, c, end, 0.85);
         }
         // 25/12
@@ -854,6 +869,27 @@ impl<'a> Scanner<'a> {
         let j = i + 1;
         if ctx.amount || self.blocks_after(j) || self.counted_noun_after(n, j) {
             return None;
+        }
+        // "с 25 на 26 ноября", "с 21 на 28-е": the first day takes the month of the second
+        if ctx.prep == Some(Prep::S)
+            && (1..=31).contains(&n)
+            && self.lex(j) == Lex::Prep(Prep::Na)
+            && self.num(j + 1).is_some()
+        {
+            let k = self.skip_suffix(j + 2, DAY_SUFFIXES);
+            match self.lex(k) {
+                Lex::Month(m) => {
+                    return found(
+                        Piece::Date(DateSpec::DayMonth(n, u32::from(m), None)),
+                        j,
+                        0.9,
+                    );
+                }
+                _ if k > j + 2 || self.lex(k) == Lex::Chislo => {
+                    return found(Piece::Date(DateSpec::DayOfMonth(n)), j, 0.9);
+                }
+                _ => {}
+            }
         }
         let start = ctx.start.unwrap_or(i);
         let conf = if ctx.hour_context() {
@@ -988,8 +1024,7 @@ impl<'a> Scanner<'a> {
             }
         };
         if as_time {
-            let mut c = Clock::new(a, b);
-            c.exact |= self.text(i).starts_with('0');
+            let c = Clock::precise(a, b, self.text(i).starts_with('0'));
             let (c, end) = self.marker(c, self.skip_hours_word(i + 3));
             if self.blocks_after(end) {
                 return None;
@@ -1070,7 +1105,8 @@ impl<'a> Scanner<'a> {
                 || b <= a
                 || b > 23);
         if minutes {
-            let (c, e) = self.marker(Clock::new(a, b), self.skip_hours_word(end));
+            let c = Clock::precise(a, b, self.text(end - 3).starts_with('0'));
+            let (c, e) = self.marker(c, self.skip_hours_word(end));
             return self.clock_piece(ctx, c, e, 0.9);
         }
         if b <= 23 && ctx.hour_context() {
