@@ -130,7 +130,8 @@ impl Slot {
             return;
         };
         self.time = Some(match (cur, t) {
-            (After(a), Until(b)) | (Until(b), After(a)) => Range(a, b),
+            // "после 10 и до 12"; "до 12 или после 16" stays ambiguous
+            (After(a), Until(b)) => Range(a, b),
             (Lunch, At(c)) | (At(c), Lunch) => At(c),
             _ => {
                 self.ambiguous = true;
