@@ -3,8 +3,8 @@
 //! 15:00), keeps parts of day and bounds, and returns the old and new slot of a reschedule.
 //!
 //! Three steps, each in its own file: `lexicon` maps words (typos included) to what they mean,
-//! `scan` reads the token stream into unresolved mentions, `resolve` does the calendar
-//! arithmetic. Pure: `now` and the opening hour come in as arguments, nothing reads the clock.
+//! `scan` reads the token stream into unresolved mentions (`scan/numbers` for everything that
+//! starts with a digit), `resolve` does the calendar arithmetic. Pure: `now` and the opening hour come in as arguments, nothing reads the clock.
 //! Precision over recall: a number is read only in a date/time shape or after a word that makes
 //! it one, so phones, prices, counts and durations give nothing.
 //!
@@ -17,7 +17,9 @@
 //! - **"в следующую пятницу"**: Friday of the next calendar week; `ambiguous` when a Friday is
 //!   still ahead this week. "в эту пятницу": the one of this week.
 //! - **Bare hours**: 1–12 below `opens_at_hour` are afternoon/evening ("в 3" → 15:00, "в 8"
-//!   with opening at 9 → 20:00) unless "утра"/"утром" says otherwise; "в 12" is noon.
+//!   with opening at 9 → 20:00) unless "утра"/"утром" says otherwise; "в 12" is noon. A clock
+//!   written with minutes gets an hour of leeway ("к 8:30" before a 9:00 opening is morning);
+//!   a leading zero ("09:30") or an hour above 12 is taken as written.
 //! - **Parts of day** are `part_of_day` without a clock time (утром, после обеда, вечером, в
 //!   первой половине дня); "до обеда" is morning until 12:00; "в обед" is 13:00 *and*
 //!   afternoon (an approximate moment the dialog can offer). With a clock time the part only
