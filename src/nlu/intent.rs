@@ -18,7 +18,8 @@
 //!    date/time together with a deny or a plain "да/ок/давайте" is `book` (it proposes a
 //!    slot: "нет, давайте в субботу", "да, завтра в 3"), while "подходит/буду/приду" with a
 //!    date stays `confirm` ("буду завтра в 3" answers a reminder);
-//! 7. a bare date/time with no cue is `book` (it answers the bot's question);
+//! 7. a bare date/time with no cue is `book` (it answers the bot's question), unless a trap
+//!    word says the date is something else (погода, др / день рождения, вчера, в прошлый раз);
 //! 8. thanks, then greeting; nothing → `other` with a low confidence.
 //!
 //! Cues preceded by "не" do not count for book, free_time or confirm ("не подходит" is its own
@@ -40,6 +41,8 @@ pub enum Cue {
     Injection,
     /// Job inquiries, advertising, spam: not a client's request.
     Offtopic,
+    /// A date that is not a wanted slot: weather, a birthday, a past visit.
+    Trap,
     Medical,
     /// One word of FAQ keyword `keyword` (index into `IntentRules::faq_keywords`), bit `bit`.
     FaqWord {
@@ -205,6 +208,9 @@ const OFFTOPIC_CUES: &str = "ваканси*|ищу работу|устроит�
      требуется мастер|сотрудничеств*|реклам*|предлагаем вам|продвижени*|раскрутк*|\
      предлагаю сотрудничество|аренда кресла|аренду кресла";
 
+const TRAP_CUES: &str = "погод*|др|день рождения|дня рождения|днем рождения|родил*|вчера|позавчера|\
+     на прошлой неделе|в прошлый раз|в прошлую|в прошлом";
+
 const MEDICAL_CUES: &str = "болит|болят|болело|болела|болели|болеет|болею|болезн*|боль|боли|болью|\
      больно|температур*|симптом*|лечени*|лечить|лечит*|вылечить|чем лечить|таблетк*|лекарств*|\
      препарат*|антибиотик*|диагноз*|сыпь|сыпью|кашел*|кашля*|насморк*|давлени*|тошнит*|тошнот*|\
@@ -239,6 +245,8 @@ pub struct Cues {
     pub scores: [f32; Intent::ALL.len()],
     pub injection: bool,
     pub offtopic: bool,
+    /// The date in the message is not a wanted slot (weather, birthday, past visit).
+    pub trap: bool,
     pub complaint: bool,
     pub human: bool,
     pub medical: bool,
@@ -294,6 +302,7 @@ impl IntentRules {
         patterns.extend(split(COMPLAINT_CUES).map(|p| (p, Cue::Complaint)));
         patterns.extend(split(INJECTION_CUES).map(|p| (p, Cue::Injection)));
         patterns.extend(split(OFFTOPIC_CUES).map(|p| (p, Cue::Offtopic)));
+        patterns.extend(split(TRAP_CUES).map(|p| (p, Cue::Trap)));
         patterns.extend(split(MEDICAL_CUES).map(|p| (p, Cue::Medical)));
         // Profile phrases: every word as a stem prefix, so inflections match.
         let stem_phrase = |phrase: &str| -> String {
@@ -407,6 +416,7 @@ impl IntentRules {
                 Cue::Human => cues.human = true,
                 Cue::Injection => cues.injection = true,
                 Cue::Offtopic => cues.offtopic = true,
+                Cue::Trap => cues.trap = true,
                 Cue::Medical => cues.medical = true,
                 Cue::FaqWord { keyword, bit } => {
                     match faq_masks.iter_mut().find(|(k, _)| *k == keyword) {
@@ -459,6 +469,8 @@ impl IntentRules {
 
 /// The decided intent and its confidence.
 pub fn decide(cues: &Cues, has_when: bool, moved: bool, service: bool) -> (Intent, f32) {
+    // "какая завтра погода", "у меня др 25 ноября": the date is no booking cue.
+    let has_when = has_when && !cues.trap;
     if cues.injection {
         return (Intent::Other, 0.9);
     }

@@ -169,7 +169,20 @@ impl Nlu {
 
         // Dates and times, in the business time zone.
         let local = now.with_timezone(&self.tz);
-        let dt = self.datetime.parse(&norm, local, self.opens_at_hour);
+        let mut dt = self.datetime.parse(&norm, local, self.opens_at_hour);
+        // A client's name is not a weekday typo ("Вероника" is not "вторник").
+        let g = names_gazetteer::gazetteer();
+        let only_names = !dt.tokens.is_empty()
+            && dt.tokens.iter().all(|r| {
+                r.len() == 1
+                    && norm
+                        .tokens
+                        .get(r.start)
+                        .is_some_and(|t| g.lookup(&t.text).is_some_and(|f| !f.common_noun))
+            });
+        if only_names {
+            dt = datetime::DateTimeMatch::default();
+        }
         let mut dated = vec![false; n];
         for r in &dt.tokens {
             if let (Some(a), Some(b)) = (word_of_token(r.start), word_of_token(r.end)) {

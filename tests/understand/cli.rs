@@ -59,6 +59,9 @@ fn understand_prints_one_json_line_per_argument() {
     let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap_or_default();
     assert_eq!(first["intent"], "book");
     assert_eq!(first["phone"], "+79131234567");
+    assert_eq!(first["service"], "manicure");
+    assert_eq!(first["date"], "2026-11-21");
+    assert_eq!(first["time"], "15:00");
 }
 
 #[test]
