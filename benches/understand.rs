@@ -1,13 +1,10 @@
-//! `Nlu::understand` on a realistic mix of client messages (booking with contacts, prices,
+//! `Nlu::understand` on the embedded demo salon with a realistic mix of client messages (booking with contacts, prices,
 //! reschedules, short answers, FAQ, traps, injections). Goal: under 20 µs per message.
 
 use bot::nlu::Nlu;
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-
-#[path = "../tests/understand/profiles.rs"]
-mod profiles;
 
 const MIX: &[&str] = &[
     "хочу на маникюрчик завтра в 3, меня зовут Аня, 8 913 123-45-67",
@@ -31,7 +28,7 @@ const MIX: &[&str] = &[
 ];
 
 fn bench(c: &mut Criterion) {
-    let nlu = Nlu::new(&profiles::salon());
+    let nlu = Nlu::new(&bot::config::demo_salon());
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-20T10:00:00+07:00")
         .map(|d| d.with_timezone(&Utc))
         .unwrap_or_default();
@@ -45,7 +42,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
-    for (name, profile) in [("salon", profiles::salon()), ("clinic", profiles::clinic())] {
+    for (name, profile) in [
+        ("salon", bot::config::demo_salon()),
+        ("clinic", bot::config::demo_clinic()),
+    ] {
         c.bench_function(&format!("nlu_new_{name}"), |b| {
             b.iter(|| black_box(Nlu::new(&profile)))
         });
