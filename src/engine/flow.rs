@@ -85,25 +85,9 @@ pub(super) fn turn(
     }
 }
 
-/// A phone from a shared contact card (Telegram sends "79131234567" or "+7 913…").
-// TODO(merge): use the nlu phone module's normaliser once it lands.
-fn shared_phone_e164(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
-    let candidate = if digits.len() == 11 && digits.starts_with('8') {
-        format!("+7{}", &digits[1..])
-    } else {
-        format!("+{digits}")
-    };
-    let parsed = phonenumber::parse(None, &candidate).ok()?;
-    phonenumber::is_valid(&parsed)
-        .then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
-
 /// WhatsApp ids are the client's number in international form without "+".
 fn phone_from_channel_id(id: &str) -> Option<String> {
-    let digits: String = id.chars().filter(|c| c.is_ascii_digit()).collect();
-    (digits.len() >= 10 && digits.len() <= 15 && digits.len() + 1 >= id.len())
-        .then(|| format!("+{digits}"))
+    crate::nlu::phone::find(&format!("+{}", id.trim_start_matches('+')), None).e164
 }
 
 impl<'a> Ctx<'a> {
@@ -233,7 +217,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn contact_shared(&mut self, phone: &str, name: Option<&str>) {
-        let e164 = shared_phone_e164(phone);
+        let e164 = crate::nlu::phone::find(phone, None).e164;
         let captured = self.capture(name, e164.as_deref(), None);
         if let Stage::AwaitingContact { slot } = self.conv.stage.clone() {
             self.continue_contact(slot, captured, e164.is_none());

@@ -194,12 +194,28 @@ impl Nlu {
 
         // The client's own name after a trigger, then staff (never the client), then service.
         let mut blocked: Vec<bool> = contact.iter().zip(&dated).map(|(a, b)| *a || *b).collect();
-        let triggered = name::by_trigger(&norm, &words, &blocked);
+        let phone_tokens = phone_words.as_ref().and_then(|r| {
+            Some(words.get(r.start)?.token..words.get(r.end.checked_sub(1)?)?.token + 1)
+        });
+        let mut triggered = name::by_trigger(&norm, &words, &blocked)
+            .or_else(|| name::signature(&norm, &words, &blocked, phone_tokens.clone()));
         let mut claimed = vec![false; n];
         if let Some((_, r)) = &triggered {
             mark(&mut claimed, r.clone());
         }
-        let staff = self.staff.find(&plain, &capitalized, &claimed);
+        let mut staff = self.staff.find(&plain, &capitalized, &claimed);
+        // A message that is nothing but a name ("Дмитрий", "Анна Сергеевна") answers "как к
+        // вам обращаться?": it is the writer's name even when a master has the same one.
+        if triggered.is_none()
+            && staff
+                .as_ref()
+                .is_some_and(|(_, r)| r.start == 0 && r.end == n)
+            && let Some(own) = name::standalone(&norm, &words, &blocked, None)
+        {
+            mark(&mut claimed, own.1.clone());
+            triggered = Some(own);
+            staff = None;
+        }
         // Staff words may name a service too ("к узисту"), so services skip only contacts
         // and dates.
         let service = self.services.find(&plain, &blocked);
@@ -251,9 +267,6 @@ impl Nlu {
                 if let Some(r) = service_words {
                     mark(&mut skip, r);
                 }
-                let phone_tokens = phone_words.and_then(|r| {
-                    Some(words.get(r.start)?.token..words.get(r.end.checked_sub(1)?)?.token + 1)
-                });
                 name::standalone(&norm, &words, &skip, phone_tokens).map(|(name, _)| name)
             }
         };

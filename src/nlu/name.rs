@@ -172,6 +172,33 @@ pub fn standalone(
     skip: &[bool],
     phone_tokens: Option<Range<usize>>,
 ) -> Option<(String, Range<usize>)> {
+    let (by_phone, first) = candidates(norm, words, skip, phone_tokens);
+    let (i, form) = by_phone.or(first)?;
+    Some(render(norm, words, i, Some(form), skip))
+}
+
+/// A name written as a signature right next to the phone ("Анна, 8 913 …", "89131234567 Оля"):
+/// the writer's own name, even when a staff member has the same one.
+pub fn signature(
+    norm: &Normalized,
+    words: &[Word<'_>],
+    skip: &[bool],
+    phone_tokens: Option<Range<usize>>,
+) -> Option<(String, Range<usize>)> {
+    let (by_phone, _) = candidates(norm, words, skip, phone_tokens);
+    let (i, form) = by_phone?;
+    Some(render(norm, words, i, Some(form), skip))
+}
+
+type Candidate = Option<(usize, NameForm)>;
+
+/// (the name next to the phone, the first name anywhere).
+fn candidates(
+    norm: &Normalized,
+    words: &[Word<'_>],
+    skip: &[bool],
+    phone_tokens: Option<Range<usize>>,
+) -> (Candidate, Candidate) {
     let mut first: Option<(usize, NameForm)> = None;
     let mut by_phone: Option<(usize, NameForm)> = None;
     for (i, w) in words.iter().enumerate() {
@@ -201,6 +228,5 @@ pub fn standalone(
             first = Some((i, form));
         }
     }
-    let (i, form) = by_phone.or(first)?;
-    Some(render(norm, words, i, Some(form), skip))
+    (by_phone, first)
 }
