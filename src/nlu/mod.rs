@@ -203,7 +203,13 @@ impl Nlu {
         if let Some((_, r)) = &triggered {
             mark(&mut claimed, r.clone());
         }
-        let mut staff = self.staff.find(&plain, &capitalized, &claimed);
+        // Words of an e-mail or phone ("anna.k@mail.ru") never name a master.
+        let not_staff: Vec<bool> = claimed
+            .iter()
+            .zip(&contact)
+            .map(|(a, b)| *a || *b)
+            .collect();
+        let mut staff = self.staff.find(&plain, &capitalized, &not_staff);
         // A message that is nothing but a name ("Дмитрий", "Анна Сергеевна") answers "как к
         // вам обращаться?": it is the writer's name even when a master has the same one.
         if triggered.is_none()
