@@ -19,6 +19,22 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 /// How many days ahead to look when the wanted day has nothing free.
 const SEARCH_DAYS: i64 = 7;
+/// How many free slots of a window to choose the spread suggestions from.
+const SPREAD_POOL: usize = 96;
+
+/// `n` slots evenly spread over `slots` (sorted), first and last included.
+fn spread_evenly(slots: Vec<Slot>, n: usize) -> Vec<Slot> {
+    if slots.len() <= n || n < 2 {
+        return slots.into_iter().take(n.max(1)).collect();
+    }
+    let last = slots.len() - 1;
+    let mut picked: Vec<usize> = (0..n).map(|i| i * last / (n - 1)).collect();
+    picked.dedup();
+    picked
+        .into_iter()
+        .filter_map(|i| slots.get(i).cloned())
+        .collect()
+}
 
 struct Ctx<'a> {
     profile: &'a Profile,
@@ -843,7 +859,9 @@ impl<'a> Ctx<'a> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         around: DateTime<Utc>,
+        spread: bool,
     ) -> Vec<Slot> {
+        let wanted = self.profile.booking.suggestions.max(1);
         let staff = self.conv.draft.staff.clone().filter(|id| {
             self.profile
                 .staff_member(id)
@@ -857,9 +875,20 @@ impl<'a> Ctx<'a> {
             to,
             now: self.now,
             ignore: moving.map(|b| b.id.clone()),
-            limit: self.profile.booking.suggestions.max(1),
+            limit: wanted,
         };
-        let mut slots = self.avail.search(&query(from, to));
+        // A window ("в субботу после обеда") gets suggestions spread over it, like an
+        // administrator would offer; an exact time gets its nearest neighbours.
+        let mut slots = if spread {
+            let mut all = self.avail.search(&SlotQuery {
+                limit: SPREAD_POOL,
+                ..query(from, to)
+            });
+            all.sort_by_key(|s| s.start);
+            spread_evenly(all, wanted)
+        } else {
+            self.avail.search(&query(from, to))
+        };
         if slots.is_empty() {
             // Nothing in the wanted window: the nearest days after it.
             let day_start = self
@@ -913,7 +942,7 @@ impl<'a> Ctx<'a> {
             );
         }
         let (from, to, around) = self.window(&when);
-        let slots = self.search(&service_id, None, from, to, around);
+        let slots = self.search(&service_id, None, from, to, around, true);
         self.offer(service, slots, None);
     }
 
@@ -943,6 +972,7 @@ impl<'a> Ctx<'a> {
             day_start,
             day_start + Duration::days(1),
             start,
+            false,
         );
         if slots.is_empty() {
             self.conv.stage = Stage::Booking;
@@ -1184,7 +1214,7 @@ impl<'a> Ctx<'a> {
             return self.ask_reschedule(booking);
         }
         let (from, to, around) = self.window(&self.complete_date(&when));
-        let slots = self.search(&booking.service, Some(&booking), from, to, around);
+        let slots = self.search(&booking.service, Some(&booking), from, to, around, true);
         self.offer(service, slots, Some(booking));
     }
 

@@ -556,3 +556,37 @@ proptest! {
         let _ = Utc.timestamp_opt(0, 0);
     }
 }
+
+/// `cargo test --test engine transcript -- --ignored --nocapture`: prints a sample conversation.
+#[test]
+#[ignore]
+fn transcript() {
+    let mut chat = Chat::salon();
+    for m in [
+        "привет",
+        "хочу на ноготочки в субботу после обеда",
+        "15:00",
+        "Ксения 89131234567",
+        "а где вы находитесь?",
+        "есть акции?",
+        "сколько стоит окрашивание",
+        "перенесите мою запись на воскресенье",
+        "отмените запись на воскресенье",
+        "да",
+    ] {
+        let t = chat.say(m);
+        println!("> {m}");
+        for r in &t.replies {
+            let b: Vec<&str> = r.buttons.iter().map(|b| b.title.as_str()).collect();
+            println!(
+                "< {} {:?} [{}]",
+                r.text,
+                b,
+                r.template.as_deref().unwrap_or("")
+            );
+        }
+        for e in &t.effects {
+            println!("  effect: {}", e.kind());
+        }
+    }
+}
