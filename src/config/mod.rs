@@ -2,7 +2,10 @@
 //! validated `Profile`. Owns every rule about what a valid profile is, and reports violations
 //! with file:line:column and the field path. Nothing outside this module parses profile YAML.
 
+mod locate;
 mod profile;
+mod validate;
+mod yaml;
 
 pub use profile::*;
 
@@ -32,6 +35,24 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// An `Invalid` error at a 1-based line and column (0 when unknown) of `file`.
+    fn invalid(
+        file: &str,
+        (line, column): (u64, u64),
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: file.to_string(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Load and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -42,8 +63,10 @@ pub fn load(path: &Path) -> Result<Profile, ConfigError> {
 }
 
 /// Validate profile YAML; `file` names it in errors.
-pub fn load_str(_yaml: &str, _file: &str) -> Result<Profile, ConfigError> {
-    todo!("profile loading")
+pub fn load_str(yaml: &str, file: &str) -> Result<Profile, ConfigError> {
+    let raw: yaml::RawProfile =
+        serde_saphyr::from_str(yaml).map_err(|e| locate::yaml_error(&e, yaml, file))?;
+    validate::profile(raw, file)
 }
 
 /// The embedded demo salon.
