@@ -350,6 +350,26 @@ pub struct PressFields {
 
 // ---- shapes that accept several YAML forms --------------------------------------------------
 
+const QUOTE_HINT: &str = "a phrase that YAML reads as a number or true/false: put it in quotes";
+
+/// Visitor methods that refuse numbers and booleans where text is expected.
+macro_rules! reject_non_text {
+    ($t:ty) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$t, E> {
+            Err(E::custom(QUOTE_HINT))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$t, E> {
+            Err(E::custom(QUOTE_HINT))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$t, E> {
+            Err(E::custom(QUOTE_HINT))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$t, E> {
+            Err(E::custom(QUOTE_HINT))
+        }
+    };
+}
+
 /// One phrase or a list of phrases. Numbers and booleans must be quoted: YAML would read
 /// `+79131234567` as a number and lose the `+`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -373,24 +393,11 @@ impl<'de> Deserialize<'de> for Texts {
                 }
                 Ok(Texts(out))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Texts, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Texts, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Texts, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Texts, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
+            reject_non_text!(Texts);
         }
         d.deserialize_any(V)
     }
 }
-
-const QUOTE_HINT: &str = "a phrase that YAML reads as a number or true/false: put it in quotes";
 
 /// One phrase (inside a list).
 struct Phrase(String);
@@ -406,18 +413,7 @@ impl<'de> Deserialize<'de> for Phrase {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Phrase, E> {
                 Ok(Phrase(v.to_string()))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Phrase, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Phrase, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Phrase, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Phrase, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
+            reject_non_text!(Phrase);
         }
         d.deserialize_any(V)
     }
@@ -542,15 +538,7 @@ impl<'de> Deserialize<'de> for PressSpec {
                 PressFields::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(PressSpec::Fields)
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<PressSpec, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<PressSpec, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<PressSpec, E> {
-                Err(E::custom(QUOTE_HINT))
-            }
+            reject_non_text!(PressSpec);
         }
         d.deserialize_any(V)
     }

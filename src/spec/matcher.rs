@@ -180,8 +180,8 @@ fn push_literal(out: &mut String, literal: &str) {
     }
 }
 
-/// A spec template (`{placeholder}`s, `${captured}` values, `{{` for a literal brace) as an
-/// anchored regex over normalised text. Errors name an unknown placeholder.
+/// A spec template (`{placeholder}`s, `${captured}` values, `{{` and `}}` for literal braces)
+/// as an anchored regex over normalised text. Errors name an unknown placeholder.
 pub fn template_regex(template: &str, vars: &Vars, vocab: &Vocabulary) -> Result<String, String> {
     let mut out = String::from("^");
     let mut literal = String::new();
@@ -196,7 +196,7 @@ pub fn template_regex(template: &str, vars: &Vars, vocab: &Vocabulary) -> Result
             Piece::Literal(text) => {
                 let mut rest: &str = &text;
                 while let Some(open) = rest.find('{') {
-                    literal.push_str(&rest[..open]);
+                    literal.push_str(&rest[..open].replace("}}", "}"));
                     let after = &rest[open + 1..];
                     if let Some(tail) = after.strip_prefix('{') {
                         literal.push('{');
@@ -229,7 +229,7 @@ pub fn template_regex(template: &str, vars: &Vars, vocab: &Vocabulary) -> Result
                         }
                     }
                 }
-                literal.push_str(rest);
+                literal.push_str(&rest.replace("}}", "}"));
             }
         }
     }
