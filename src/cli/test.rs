@@ -9,9 +9,9 @@ use crate::spec::coverage::{Coverage, Seen, coverage};
 use crate::spec::load::{self, Parsed};
 use crate::spec::matcher::Vocabulary;
 use crate::spec::model::{Dialog, ProfileRef};
-use crate::spec::runner::{self, DialogReport, Job, Verdict};
+use crate::spec::runner::{self, DialogReport, Job, PathRun, Verdict};
 use crate::spec::{SpecError, junit};
-use comfy_table::{Table, presets::UTF8_FULL};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -276,6 +276,12 @@ pub fn run(args: DialogsArgs) -> ExitCode {
     }
 }
 
+/// The terminal's width, or 120 columns when not on a terminal (CI logs).
+fn terminal_width() -> u16 {
+    let probe = Table::new();
+    probe.width().unwrap_or(120)
+}
+
 /// 412 µs, 3.2 ms, 1.05 s.
 pub fn fmt_us(us: u64) -> String {
     if us < 1_000 {
@@ -366,12 +372,35 @@ fn print_table(
     writeln!(out, "{table}")?;
 
     for r in reports.iter().filter(|r| r.verdict != Verdict::Pass) {
-        // One report per failing path: the first failed run of it.
-        for path in 0..r.paths {
-            let Some(run) = r.runs.iter().find(|x| x.path == path && !x.passed) else {
+        // The first failed run of each failing path; paths that fail the same way (same
+        // step, check and answer) are named once.
+        let failed: Vec<&PathRun> = (0..r.paths)
+            .filter_map(|p| r.runs.iter().find(|x| x.path == p && !x.passed))
+            .collect();
+        let key = |run: &PathRun| {
+            run.failure.as_ref().map(|f| {
+                let texts: Vec<&str> = f.actual.iter().map(|a| a.text.as_str()).collect();
+                (
+                    f.step_path.clone(),
+                    f.check.clone(),
+                    f.detail.clone(),
+                    texts.join("\n"),
+                )
+            })
+        };
+        let mut shown = Vec::new();
+        for run in &failed {
+            let path = run.path;
+            if shown.contains(&key(run)) {
                 continue;
-            };
+            }
+            shown.push(key(run));
             let Some(f) = &run.failure else { continue };
+            let same: Vec<String> = failed
+                .iter()
+                .filter(|o| o.path != path && key(o) == key(run))
+                .map(|o| (o.path + 1).to_string())
+                .collect();
             let choices: Vec<String> = run.choices.iter().map(|c| (c + 1).to_string()).collect();
             writeln!(
                 out,
@@ -393,6 +422,9 @@ fn print_table(
                 }
             )?;
             writeln!(out, "{}", f.render())?;
+            if !same.is_empty() {
+                writeln!(out, "  (the same failure on paths {})", same.join(", "))?;
+            }
             if verbose {
                 writeln!(out, "  transcript:")?;
                 for l in &run.transcript {
@@ -413,7 +445,9 @@ fn print_table(
 
     for c in coverages {
         let mut t = Table::new();
-        t.load_style(UTF8_FULL);
+        t.load_style(UTF8_FULL)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(terminal_width());
         t.set_header(vec![
             "coverage".to_string(),
             c.profile.clone(),

@@ -32,6 +32,9 @@ impl Seen {
         }
         for r in &turn.replies {
             if let Some(t) = &r.template {
+                if let Some(id) = t.strip_prefix("faq:") {
+                    self.faq.insert(id.to_string());
+                }
                 self.templates.insert(t.clone());
             }
         }

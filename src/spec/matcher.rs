@@ -331,6 +331,17 @@ pub enum Matcher {
 }
 
 impl Matcher {
+    /// The kind of check, as a spec names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Matcher::Text(_) => "text",
+            Matcher::Template(_) => "template",
+            Matcher::Regex(_) => "regex",
+            Matcher::Contains(_) => "contains",
+            Matcher::Key(_) => "key",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Matcher::Text(t) => format!("text «{t}»"),
@@ -360,7 +371,7 @@ impl Matcher {
                 if p.matches(&reply.text, vars, vocab)? {
                     Ok(())
                 } else {
-                    Err(format!("does not match {}", self.describe()))
+                    Err("does not match".to_string())
                 }
             }
             Matcher::Contains(words) => {
@@ -447,14 +458,14 @@ impl MessageExpect {
             }
         }
         if let Some(b) = &self.buttons {
-            let titles: Vec<&str> = b.iter().map(|p| p.source.as_str()).collect();
+            let titles: Vec<String> = b.iter().map(|p| format!("«{}»", p.source)).collect();
             out.push(format!("buttons [{}]", titles.join(", ")));
         }
         if !self.buttons_include.is_empty() {
-            let titles: Vec<&str> = self
+            let titles: Vec<String> = self
                 .buttons_include
                 .iter()
-                .map(|p| p.source.as_str())
+                .map(|p| format!("«{}»", p.source))
                 .collect();
             out.push(format!("buttons include [{}]", titles.join(", ")));
         }
@@ -474,7 +485,7 @@ impl MessageExpect {
     ) -> Result<Vec<(String, String)>, Mismatch> {
         for m in &self.all {
             m.check(reply, vars, vocab)
-                .map_err(|why| mismatch(&m.describe(), why))?;
+                .map_err(|why| mismatch(m.kind(), why))?;
         }
         if !self.any.is_empty() {
             let mut whys = Vec::new();
@@ -496,6 +507,10 @@ impl MessageExpect {
             }
         }
         let titles: Vec<&str> = reply.buttons.iter().map(|b| b.title.as_str()).collect();
+        let quoted = || {
+            let q: Vec<String> = titles.iter().map(|t| format!("«{t}»")).collect();
+            q.join(", ")
+        };
         if let Some(want) = &self.buttons {
             let mut same = want.len() == titles.len();
             for (p, t) in want.iter().zip(&titles) {
@@ -507,10 +522,7 @@ impl MessageExpect {
                     .map_err(|e| mismatch("buttons", e))?;
             }
             if !same {
-                return Err(mismatch(
-                    "buttons",
-                    format!("offered [{}]", titles.join(", ")),
-                ));
+                return Err(mismatch("buttons", format!("offered [{}]", quoted())));
             }
         }
         for p in &self.buttons_include {
@@ -526,7 +538,7 @@ impl MessageExpect {
             if !found {
                 return Err(mismatch(
                     "buttons_include",
-                    format!("no button «{}» in [{}]", p.source, titles.join(", ")),
+                    format!("no button «{}» in [{}]", p.source, quoted()),
                 ));
             }
         }

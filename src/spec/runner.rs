@@ -7,7 +7,9 @@
 use super::coverage::Seen;
 use super::load::{parse_date, parse_time};
 use super::matcher::{Vocabulary, normalize};
-use super::model::{Action, BookingExpect, Dialog, Expect, Press, Step, Want, When};
+use super::model::{
+    Action, BookingExpect, Dialog, Expect, Press, Step, UnderstoodExpect, Want, When,
+};
 use super::replay::{Replay, TurnRecord};
 use super::vars::{self, Vars};
 use crate::domain::{
@@ -97,7 +99,8 @@ impl Failure {
                 .unwrap_or_default();
             let _ = writeln!(s, "{label}«{}»{tpl}", r.text.replace('\n', " ⏎ "));
             if !r.buttons.is_empty() {
-                let _ = writeln!(s, "           buttons: [{}]", r.buttons.join(", "));
+                let b: Vec<String> = r.buttons.iter().map(|t| format!("«{t}»")).collect();
+                let _ = writeln!(s, "           buttons: [{}]", b.join(", "));
             }
         }
         if !self.effects.is_empty() {
@@ -598,6 +601,8 @@ fn check_step(
         ));
     }
     let e = &step.expect;
+    // What the bot understood explains a wrong answer best, so it is checked first.
+    check_understood(ctx, e, records).map_err(|(d, a)| f("understood", d, a))?;
     let replies: Vec<&Reply> = records.iter().flat_map(|r| r.replies.iter()).collect();
     if e.silent && !replies.is_empty() {
         return Err(f(
@@ -654,7 +659,6 @@ fn check_step(
         }
     }
     let effects: Vec<&Effect> = records.iter().flat_map(|r| r.effects.iter()).collect();
-    check_understood(ctx, e, records).map_err(|(d, a)| f("understood", d, a))?;
     check_effects(ctx, e, &effects).map_err(|(c, d, a)| f(&c, d, a))?;
     if let Some(want) = &e.reminders {
         let have: Vec<String> = ctx
@@ -726,11 +730,35 @@ fn describe_when(w: &When) -> String {
     parts.join(" ")
 }
 
+fn describe_understood(w: &UnderstoodExpect) -> String {
+    let mut parts = vec!["understood".to_string()];
+    if let Some(i) = w.intent {
+        parts.push(format!("intent={i}"));
+    }
+    for (k, v) in [
+        ("service", w.service.as_ref().map(|s| s.to_string())),
+        ("staff", w.staff.as_ref().map(|s| s.to_string())),
+        ("phone", w.phone.clone()),
+        ("name", w.name.clone()),
+        ("email", w.email.clone()),
+        ("faq", w.faq.clone()),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    let at = describe_when(&w.at);
+    if !at.is_empty() {
+        parts.push(at);
+    }
+    parts.join(" ")
+}
+
 fn check_understood(ctx: &Ctx<'_, '_>, e: &Expect, records: &[TurnRecord]) -> Check {
     let Some(want) = &e.understood else {
         return Ok(());
     };
-    let allowed = vec![format!("understood {want:?}")];
+    let allowed = vec![describe_understood(want)];
     let Some(u) = records.iter().find_map(|r| r.understanding.as_ref()) else {
         return Err(("no client text was understood in this step".into(), allowed));
     };

@@ -1,7 +1,7 @@
 //! The `bot test dialogs` command as CI runs it: exit codes, the table and failure diff, JSON,
 //! JUnit, coverage, filters, and the reference dialogs themselves.
 
-use super::{folder, reminder_dialog};
+use super::{folder, reminder_dialog, repo};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -64,7 +64,7 @@ fn a_failing_dialog_exits_1_and_names_the_step_the_phrase_and_the_check() {
         "step 2 steps[1].bot at d.yaml:11:10",
         "client:  press «Подтверждаю»",
         "allowed: key cancelled",
-        "failed:  key cancelled: reply came from template reminder_confirmed, not cancelled",
+        "failed:  key: reply came from template reminder_confirmed, not cancelled",
     ] {
         assert!(out.contains(want), "{want:?} in {}", text(&o));
     }
@@ -171,4 +171,31 @@ fn repeat_labels_flaky_dialogs() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("FLAKY"), "{}", text(&o));
     assert!(out.contains("1/1 in 1 path ×8"), "{}", text(&o));
+}
+
+#[test]
+fn a_broken_copy_of_a_reference_dialog_exits_1_and_names_the_failing_step() {
+    let original =
+        std::fs::read_to_string(repo().join("dialogs/08-reminder-reply.yaml")).expect("dialog 08");
+    let broken = original.replacen(
+        "{any}завтра, 21.11 в 15:00{any}",
+        "{any}завтра, 22.11 в 15:00{any}",
+        1,
+    );
+    assert_ne!(broken, original, "the dialog changed; update this test");
+    let dir = folder(&[("dialogs/08-broken.yaml", &broken)]);
+    let o = bot(&[], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "FAIL 08-reminder-reply (dialogs/08-broken.yaml)",
+        "step 1 steps[0].bot (напоминание за сутки о первой записи) at dialogs/08-broken.yaml:",
+        "client:  wait 5h",
+        "allowed: template «{any}завтра, 22.11 в 15:00{any}",
+        "         key reminder_day_before",
+        "failed:  template: does not match",
+        "(the same failure on paths 2, 3)",
+    ] {
+        assert!(out.contains(want), "{want:?} in {}", text(&o));
+    }
 }

@@ -7,6 +7,7 @@
 mod cli;
 mod matchers;
 mod parse;
+mod reference;
 mod runner;
 
 use bot::config;
@@ -16,7 +17,7 @@ use bot::spec::load;
 use bot::spec::matcher::Vocabulary;
 use bot::spec::model::Dialog;
 use bot::spec::runner::{DialogReport, Failure, Job, run_dialog};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The demo salon engine, built once for all tests.
@@ -108,6 +109,11 @@ pub fn failures(r: &DialogReport) -> String {
         .map(|f| f.render())
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// The repository's folder (for the reference dialogs).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A dialog with a manicure booking tomorrow at 15:00 whose day-before reminder fires in step 1;

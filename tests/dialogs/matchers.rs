@@ -9,7 +9,7 @@ use bot::spec::runner::Verdict;
 /// (what, `bot:` expectation, passes, check named when it fails)
 const CASES: &[(&str, &str, bool, &str)] = &[
     ("key", "key: reminder_day_before", true, ""),
-    ("key", "key: booked", false, "key booked"),
+    ("key", "key: booked", false, "key"),
     (
         "template",
         r#"template: "{any}завтра, {date} в {time}{any}{service}{any}{staff}{any}""#,
