@@ -48,3 +48,22 @@ fn contact_capture_appears_in_at_least_two_dialogs() {
         .count();
     assert!(with_contact >= 2, "{with_contact}");
 }
+
+#[test]
+fn the_readme_example_is_a_valid_spec() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Writing dialog specs")
+        .nth(1)
+        .expect("README has a Writing dialog specs section");
+    let example = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a yaml example");
+    let thanks = std::fs::read_to_string(repo().join("dialogs/fragments/thanks.yaml"))
+        .expect("thanks fragment");
+    let dialog = super::compile_spec(example, &[("fragments/thanks.yaml", &thanks)])
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+    assert_eq!(dialog.steps.len(), 3);
+}
