@@ -8,3 +8,4 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod nlu;
+pub mod spec;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand with its arguments and output formatting.
 //! `run` maps results to exit codes: 0 success, 1 a failed check, 2 usage or environment error.
 
+mod test;
 mod understand;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +37,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TestCommand {
     /// Replay the reference dialogs against the bot.
-    Dialogs,
+    Dialogs(test::DialogsArgs),
 }
 
 fn not_yet(what: &str) -> ExitCode {
@@ -49,7 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Understand(args) => understand::run(args),
         Command::Serve => not_yet("serve"),
-        Command::Test(TestCommand::Dialogs) => not_yet("test dialogs"),
+        Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),
         Command::Report => not_yet("report"),
