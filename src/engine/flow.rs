@@ -514,7 +514,9 @@ impl<'a> Ctx<'a> {
                     self.attendance_confirmed(booking.clone());
                     true
                 }
-                Intent::Deny => {
+                // "не получится прийти" or "отмените" after a reminder: offer to move the
+                // visit before cancelling it.
+                Intent::Deny | Intent::Cancel => {
                     self.attendance_declined(booking.clone());
                     true
                 }
@@ -524,10 +526,6 @@ impl<'a> Ctx<'a> {
                 }
                 Intent::Reschedule => {
                     self.ask_reschedule(booking.clone());
-                    true
-                }
-                Intent::Cancel => {
-                    self.confirm_cancel(booking.clone());
                     true
                 }
                 _ => false,

@@ -79,10 +79,16 @@ const INTENT_CUES: &[(Intent, f32, &str)] = &[
     (
         Intent::Cancel,
         4.0,
-        "отмен*|отменя*|не приду|не придем|не смогу прийти|не сможем прийти|не смогу прийти|\
-         не получится прийти|не получится приехать|не смогу приехать|передумал*|удалите запись|\
+        "отмен*|отменя*|передумал*|удалите запись|\
          удалите мою запись|снимите запись|снимите с записи|снимите меня|уберите запись|\
          уберите меня|откажусь от записи|отказываюсь от записи",
+    ),
+    // "Won't come" alone is a refusal of the visit; with "перенесем" it is a reschedule.
+    (
+        Intent::Cancel,
+        2.0,
+        "не приду|не придем|не смогу прийти|не сможем прийти|не получится прийти|\
+         не получится приехать|не смогу приехать|не успею прийти|не успеваю прийти",
     ),
     (
         Intent::Price,
@@ -265,6 +271,9 @@ impl Cues {
 struct FaqKeyword {
     faq: usize,
     words: usize,
+    /// Letters in its content words: between keywords of equal length the more specific one
+    /// wins ("припарковаться" over "где").
+    letters: usize,
 }
 
 /// The compiled cue tables of one profile.
@@ -373,6 +382,7 @@ impl IntentRules {
                 faq_keywords.push(FaqKeyword {
                     faq: fi,
                     words: content.len(),
+                    letters: content.iter().map(|w| w.chars().count()).sum(),
                 });
             }
         }
@@ -426,14 +436,18 @@ impl IntentRules {
                 }
             }
         });
+        let mut best: Option<&FaqKeyword> = None;
         for (keyword, mask) in faq_masks {
             let Some(k) = self.faq_keywords.get(usize::from(keyword)) else {
                 continue;
             };
-            if mask.count_ones() as usize == k.words && cues.faq.is_none_or(|(_, n)| k.words > n) {
-                cues.faq = Some((k.faq, k.words));
+            if mask.count_ones() as usize == k.words
+                && best.is_none_or(|b| (k.words, k.letters) > (b.words, b.letters))
+            {
+                best = Some(k);
             }
         }
+        cues.faq = best.map(|k| (k.faq, k.words));
         cues
     }
 
@@ -500,7 +514,7 @@ pub fn decide(cues: &Cues, has_when: bool, moved: bool, service: bool) -> (Inten
     let book = s(Intent::Book)
         + if service { 1.0 } else { 0.0 }
         + if has_when && s(Intent::Book) > 0.0 {
-            0.5
+            1.0
         } else {
             0.0
         };
