@@ -199,3 +199,13 @@ fn a_broken_copy_of_a_reference_dialog_exits_1_and_names_the_failing_step() {
         assert!(out.contains(want), "{want:?} in {}", text(&o));
     }
 }
+
+/// `cargo test` is the whole suite: the bot must pass its own reference dialogs, every
+/// variation, with the same command CI runs.
+#[test]
+fn the_bot_passes_the_ten_reference_dialogs() {
+    let o = bot(&["dialogs/", "--repeat", "3"], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("10 dialogs"), "{out}");
+}
