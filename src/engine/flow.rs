@@ -480,20 +480,10 @@ impl<'a> Ctx<'a> {
                     true
                 }
                 Intent::Deny => {
-                    self.conv.stage = Stage::Idle;
-                    let v = self.booking_values(booking);
-                    self.say(K::CancelKept, v);
+                    self.keep_booking(booking);
                     true
                 }
-                Intent::Reschedule | Intent::Book if has_when => {
-                    self.move_to(booking.clone(), u.when.clone());
-                    true
-                }
-                Intent::Reschedule => {
-                    self.ask_reschedule(booking.clone());
-                    true
-                }
-                _ => false,
+                _ => self.reschedule_request(booking, u),
             },
             Stage::Rescheduling { booking } => {
                 if u.intent == Intent::Cancel {
@@ -520,15 +510,7 @@ impl<'a> Ctx<'a> {
                     self.attendance_declined(booking.clone());
                     true
                 }
-                Intent::Reschedule | Intent::Book if has_when => {
-                    self.move_to(booking.clone(), u.when.clone());
-                    true
-                }
-                Intent::Reschedule => {
-                    self.ask_reschedule(booking.clone());
-                    true
-                }
-                _ => false,
+                _ => self.reschedule_request(booking, u),
             },
             Stage::OfferedBooking => match u.intent {
                 Intent::Confirm => {
@@ -566,6 +548,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// "Перенесите" about `booking` (with or without the new time); false when `u` is not that.
+    fn reschedule_request(&mut self, booking: &Booking, u: &Understanding) -> bool {
+        match u.intent {
+            Intent::Reschedule | Intent::Book if !u.when.is_empty() => {
+                self.move_to(booking.clone(), u.when.clone())
+            }
+            Intent::Reschedule => self.ask_reschedule(booking.clone()),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The client keeps the booking they were about to cancel.
+    fn keep_booking(&mut self, booking: &Booking) {
+        self.conv.stage = Stage::Idle;
+        let v = self.booking_values(booking);
+        self.say(K::CancelKept, v);
+    }
+
     fn stage_booking(&self, stage: &Stage) -> Option<Booking> {
         match stage {
             Stage::ReminderSent { booking }
@@ -590,11 +591,7 @@ impl<'a> Ctx<'a> {
     fn no(&mut self, stage: &Stage) {
         match stage {
             Stage::ReminderSent { booking } => self.attendance_declined(booking.clone()),
-            Stage::ConfirmingCancel { booking } => {
-                self.conv.stage = Stage::Idle;
-                let v = self.booking_values(booking);
-                self.say(K::CancelKept, v);
-            }
+            Stage::ConfirmingCancel { booking } => self.keep_booking(booking),
             _ => self.declined(),
         }
     }
