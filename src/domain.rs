@@ -190,7 +190,7 @@ impl PartOfDay {
         let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
         match self {
             PartOfDay::Morning => (t(6), t(12)),
-            PartOfDay::Afternoon => (t(12), t(17)),
+            PartOfDay::Afternoon => (t(13), t(17)),
             PartOfDay::Evening => (t(17), t(23)),
         }
     }

@@ -8,4 +8,5 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod nlu;
+pub mod spec;
 pub mod store;

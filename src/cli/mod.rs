@@ -4,6 +4,7 @@
 mod booking;
 mod calendar;
 mod db;
+mod test;
 mod understand;
 
 use clap::{Parser, Subcommand};
@@ -48,7 +49,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TestCommand {
     /// Replay the reference dialogs against the bot.
-    Dialogs,
+    Dialogs(test::DialogsArgs),
 }
 
 fn not_yet(what: &str) -> ExitCode {
@@ -64,7 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
         Command::Serve => not_yet("serve"),
-        Command::Test(TestCommand::Dialogs) => not_yet("test dialogs"),
+        Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),
         Command::Report => not_yet("report"),

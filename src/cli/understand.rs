@@ -5,7 +5,7 @@ use crate::config;
 use crate::nlu::{Nlu, Understanding};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::Serialize;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,21 +22,38 @@ pub struct Args {
     text: Vec<String>,
 }
 
-/// The JSON line for one understood message.
-pub fn to_json(text: &str, u: &Understanding) -> serde_json::Value {
-    json!({
-        "text": text,
-        "intent": u.intent.as_str(),
-        "date": u.when.date.map(|d| d.format("%Y-%m-%d").to_string()),
-        "time": u.when.time.map(|t| t.format("%H:%M").to_string()),
-        "part_of_day": u.when.part_of_day.map(|p| p.as_str()),
-        "service": u.service.as_ref().map(|s| s.as_str()),
-        "staff": u.staff.as_ref().map(|s| s.as_str()),
-        "phone": u.phone,
-        "name": u.name,
-        "email": u.email,
-        "confidence": (f64::from(u.confidence) * 100.0).round() / 100.0,
-    })
+/// The JSON line for one understood message, keys in the documented order.
+#[derive(Serialize)]
+pub struct Line<'a> {
+    text: &'a str,
+    intent: &'static str,
+    date: Option<String>,
+    time: Option<String>,
+    part_of_day: Option<&'static str>,
+    service: Option<&'a str>,
+    staff: Option<&'a str>,
+    phone: Option<&'a str>,
+    name: Option<&'a str>,
+    email: Option<&'a str>,
+    confidence: f64,
+}
+
+impl<'a> Line<'a> {
+    pub fn new(text: &'a str, u: &'a Understanding) -> Self {
+        Line {
+            text,
+            intent: u.intent.as_str(),
+            date: u.when.date.map(|d| d.format("%Y-%m-%d").to_string()),
+            time: u.when.time.map(|t| t.format("%H:%M").to_string()),
+            part_of_day: u.when.part_of_day.map(|p| p.as_str()),
+            service: u.service.as_ref().map(|s| s.as_str()),
+            staff: u.staff.as_ref().map(|s| s.as_str()),
+            phone: u.phone.as_deref(),
+            name: u.name.as_deref(),
+            email: u.email.as_deref(),
+            confidence: (f64::from(u.confidence) * 100.0).round() / 100.0,
+        }
+    }
 }
 
 fn execute(args: Args) -> anyhow::Result<()> {
@@ -57,7 +74,7 @@ fn execute(args: Args) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut emit = |text: &str| -> anyhow::Result<()> {
         let u = nlu.understand(text, now);
-        writeln!(out, "{}", to_json(text, &u))?;
+        writeln!(out, "{}", serde_json::to_string(&Line::new(text, &u))?)?;
         Ok(())
     };
     if args.text.is_empty() {

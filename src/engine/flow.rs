@@ -19,6 +19,22 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 /// How many days ahead to look when the wanted day has nothing free.
 const SEARCH_DAYS: i64 = 7;
+/// How many free slots of a window to choose the spread suggestions from.
+const SPREAD_POOL: usize = 96;
+
+/// `n` slots evenly spread over `slots` (sorted), first and last included.
+fn spread_evenly(slots: Vec<Slot>, n: usize) -> Vec<Slot> {
+    if slots.len() <= n || n < 2 {
+        return slots.into_iter().take(n.max(1)).collect();
+    }
+    let last = slots.len() - 1;
+    let mut picked: Vec<usize> = (0..n).map(|i| i * last / (n - 1)).collect();
+    picked.dedup();
+    picked
+        .into_iter()
+        .filter_map(|i| slots.get(i).cloned())
+        .collect()
+}
 
 struct Ctx<'a> {
     profile: &'a Profile,
@@ -85,25 +101,9 @@ pub(super) fn turn(
     }
 }
 
-/// A phone from a shared contact card (Telegram sends "79131234567" or "+7 913…").
-// TODO(merge): use the nlu phone module's normaliser once it lands.
-fn shared_phone_e164(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
-    let candidate = if digits.len() == 11 && digits.starts_with('8') {
-        format!("+7{}", &digits[1..])
-    } else {
-        format!("+{digits}")
-    };
-    let parsed = phonenumber::parse(None, &candidate).ok()?;
-    phonenumber::is_valid(&parsed)
-        .then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
-
 /// WhatsApp ids are the client's number in international form without "+".
 fn phone_from_channel_id(id: &str) -> Option<String> {
-    let digits: String = id.chars().filter(|c| c.is_ascii_digit()).collect();
-    (digits.len() >= 10 && digits.len() <= 15 && digits.len() + 1 >= id.len())
-        .then(|| format!("+{digits}"))
+    crate::nlu::phone::find(&format!("+{}", id.trim_start_matches('+')), None).e164
 }
 
 impl<'a> Ctx<'a> {
@@ -233,7 +233,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn contact_shared(&mut self, phone: &str, name: Option<&str>) {
-        let e164 = shared_phone_e164(phone);
+        let e164 = crate::nlu::phone::find(phone, None).e164;
         let captured = self.capture(name, e164.as_deref(), None);
         if let Stage::AwaitingContact { slot } = self.conv.stage.clone() {
             self.continue_contact(slot, captured, e164.is_none());
@@ -480,20 +480,10 @@ impl<'a> Ctx<'a> {
                     true
                 }
                 Intent::Deny => {
-                    self.conv.stage = Stage::Idle;
-                    let v = self.booking_values(booking);
-                    self.say(K::CancelKept, v);
+                    self.keep_booking(booking);
                     true
                 }
-                Intent::Reschedule | Intent::Book if has_when => {
-                    self.move_to(booking.clone(), u.when.clone());
-                    true
-                }
-                Intent::Reschedule => {
-                    self.ask_reschedule(booking.clone());
-                    true
-                }
-                _ => false,
+                _ => self.reschedule_request(booking, u),
             },
             Stage::Rescheduling { booking } => {
                 if u.intent == Intent::Cancel {
@@ -514,23 +504,13 @@ impl<'a> Ctx<'a> {
                     self.attendance_confirmed(booking.clone());
                     true
                 }
-                Intent::Deny => {
+                // "не получится прийти" or "отмените" after a reminder: offer to move the
+                // visit before cancelling it.
+                Intent::Deny | Intent::Cancel => {
                     self.attendance_declined(booking.clone());
                     true
                 }
-                Intent::Reschedule | Intent::Book if has_when => {
-                    self.move_to(booking.clone(), u.when.clone());
-                    true
-                }
-                Intent::Reschedule => {
-                    self.ask_reschedule(booking.clone());
-                    true
-                }
-                Intent::Cancel => {
-                    self.confirm_cancel(booking.clone());
-                    true
-                }
-                _ => false,
+                _ => self.reschedule_request(booking, u),
             },
             Stage::OfferedBooking => match u.intent {
                 Intent::Confirm => {
@@ -568,6 +548,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// "Перенесите" about `booking` (with or without the new time); false when `u` is not that.
+    fn reschedule_request(&mut self, booking: &Booking, u: &Understanding) -> bool {
+        match u.intent {
+            Intent::Reschedule | Intent::Book if !u.when.is_empty() => {
+                self.move_to(booking.clone(), u.when.clone())
+            }
+            Intent::Reschedule => self.ask_reschedule(booking.clone()),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The client keeps the booking they were about to cancel.
+    fn keep_booking(&mut self, booking: &Booking) {
+        self.conv.stage = Stage::Idle;
+        let v = self.booking_values(booking);
+        self.say(K::CancelKept, v);
+    }
+
     fn stage_booking(&self, stage: &Stage) -> Option<Booking> {
         match stage {
             Stage::ReminderSent { booking }
@@ -592,11 +591,7 @@ impl<'a> Ctx<'a> {
     fn no(&mut self, stage: &Stage) {
         match stage {
             Stage::ReminderSent { booking } => self.attendance_declined(booking.clone()),
-            Stage::ConfirmingCancel { booking } => {
-                self.conv.stage = Stage::Idle;
-                let v = self.booking_values(booking);
-                self.say(K::CancelKept, v);
-            }
+            Stage::ConfirmingCancel { booking } => self.keep_booking(booking),
             _ => self.declined(),
         }
     }
@@ -859,7 +854,9 @@ impl<'a> Ctx<'a> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         around: DateTime<Utc>,
+        spread: bool,
     ) -> Vec<Slot> {
+        let wanted = self.profile.booking.suggestions.max(1);
         let staff = self.conv.draft.staff.clone().filter(|id| {
             self.profile
                 .staff_member(id)
@@ -873,9 +870,20 @@ impl<'a> Ctx<'a> {
             to,
             now: self.now,
             ignore: moving.map(|b| b.id.clone()),
-            limit: self.profile.booking.suggestions.max(1),
+            limit: wanted,
         };
-        let mut slots = self.avail.search(&query(from, to));
+        // A window ("в субботу после обеда") gets suggestions spread over it, like an
+        // administrator would offer; an exact time gets its nearest neighbours.
+        let mut slots = if spread {
+            let mut all = self.avail.search(&SlotQuery {
+                limit: SPREAD_POOL,
+                ..query(from, to)
+            });
+            all.sort_by_key(|s| s.start);
+            spread_evenly(all, wanted)
+        } else {
+            self.avail.search(&query(from, to))
+        };
         if slots.is_empty() {
             // Nothing in the wanted window: the nearest days after it.
             let day_start = self
@@ -929,7 +937,7 @@ impl<'a> Ctx<'a> {
             );
         }
         let (from, to, around) = self.window(&when);
-        let slots = self.search(&service_id, None, from, to, around);
+        let slots = self.search(&service_id, None, from, to, around, true);
         self.offer(service, slots, None);
     }
 
@@ -959,6 +967,7 @@ impl<'a> Ctx<'a> {
             day_start,
             day_start + Duration::days(1),
             start,
+            false,
         );
         if slots.is_empty() {
             self.conv.stage = Stage::Booking;
@@ -1200,7 +1209,7 @@ impl<'a> Ctx<'a> {
             return self.ask_reschedule(booking);
         }
         let (from, to, around) = self.window(&self.complete_date(&when));
-        let slots = self.search(&booking.service, Some(&booking), from, to, around);
+        let slots = self.search(&booking.service, Some(&booking), from, to, around, true);
         self.offer(service, slots, Some(booking));
     }
 

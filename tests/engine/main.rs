@@ -234,14 +234,80 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
 #[test]
 fn whatsapp_gives_the_phone_so_only_the_name_is_asked() {
     let mut chat = Chat::new(config::demo_salon(), ChannelKind::Whatsapp, "79134445566");
-    chat.say("хочу на стрижку мужскую в понедельник в 12");
-    let t = chat.say("да");
-    let all = text(&t);
-    // Either the slot was held and the name is asked, or the name was asked right away.
+    let t = chat.say("хочу на мужскую стрижку в понедельник в 12");
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("ask_name"),
+        "{}",
+        text(&t)
+    );
+    assert_eq!(chat.conv.contact.phone.as_deref(), Some("+79134445566"));
+    let t = chat.say("Дмитрий");
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("booked"),
+        "{}",
+        text(&t)
+    );
+    assert!(text(&t).contains("23.11 в 12:00"), "{}", text(&t));
+}
+
+#[test]
+fn shared_contact_card_completes_the_booking() {
+    let mut chat = Chat::salon();
+    chat.say("запишите на педикюр в понедельник в 11");
+    let t = chat.event(Event::Contact {
+        phone: "79137778899".into(),
+        name: Some("Вика".into()),
+    });
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("booked"),
+        "{}",
+        text(&t)
+    );
+    assert_eq!(chat.conv.contact.phone.as_deref(), Some("+79137778899"));
+}
+
+#[test]
+fn invalid_phone_is_asked_again_and_nothing_is_booked() {
+    let mut chat = Chat::salon();
+    chat.say("запишите на педикюр в понедельник в 11");
+    let t = chat.say("Лена 8913123");
     assert!(
-        chat.conv.contact.phone.as_deref() == Some("+79134445566"),
-        "phone from the channel id: {:?} / {all}",
-        chat.conv.contact
+        !t.effects
+            .iter()
+            .any(|e| matches!(e, Effect::BookingRequested { .. })),
+        "{}",
+        text(&t)
+    );
+    assert!(
+        matches!(
+            t.replies[0].template.as_deref(),
+            Some("ask_phone" | "invalid_phone")
+        ),
+        "{}",
+        text(&t)
+    );
+}
+
+#[test]
+fn a_price_question_mid_booking_is_answered_and_the_booking_waits() {
+    let mut chat = Chat::salon();
+    chat.say("хочу записаться на маникюр в понедельник в 11");
+    let t = chat.say("а сколько стоит маникюр?");
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("price_fixed"),
+        "{}",
+        text(&t)
+    );
+    let t = chat.say("Маша 89135556677");
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("booked"),
+        "{}",
+        text(&t)
     );
 }
 
@@ -488,5 +554,39 @@ proptest! {
             chat.say(m);
         }
         let _ = Utc.timestamp_opt(0, 0);
+    }
+}
+
+/// `cargo test --test engine transcript -- --ignored --nocapture`: prints a sample conversation.
+#[test]
+#[ignore]
+fn transcript() {
+    let mut chat = Chat::salon();
+    for m in [
+        "привет",
+        "хочу на ноготочки в субботу после обеда",
+        "15:00",
+        "Ксения 89131234567",
+        "а где вы находитесь?",
+        "есть акции?",
+        "сколько стоит окрашивание",
+        "перенесите мою запись на воскресенье",
+        "отмените запись на воскресенье",
+        "да",
+    ] {
+        let t = chat.say(m);
+        println!("> {m}");
+        for r in &t.replies {
+            let b: Vec<&str> = r.buttons.iter().map(|b| b.title.as_str()).collect();
+            println!(
+                "< {} {:?} [{}]",
+                r.text,
+                b,
+                r.template.as_deref().unwrap_or("")
+            );
+        }
+        for e in &t.effects {
+            println!("  effect: {}", e.kind());
+        }
     }
 }
