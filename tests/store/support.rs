@@ -10,7 +10,7 @@ use bot::domain::{
 use bot::engine::{Conversation, Draft, Engine, Payload, Stage};
 use bot::store::{Outcome, Processed, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -24,6 +24,8 @@ pub struct TestDb {
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Set once PostgreSQL was found down: later tests skip without waiting again.
+static PG_DOWN: AtomicBool = AtomicBool::new(false);
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
@@ -41,12 +43,21 @@ impl TestDb {
     /// A fresh schema on the test server; None (skip) when it is down and `CI` is not set.
     pub async fn postgres() -> Option<TestDb> {
         let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
-        let admin = match sqlx::PgPool::connect(&base).await {
+        if PG_DOWN.load(Ordering::SeqCst) && std::env::var_os("CI").is_none() {
+            return None;
+        }
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect(&base)
+            .await;
+        let admin = match admin {
             Ok(pool) => pool,
             Err(e) if std::env::var_os("CI").is_some() => {
                 panic!("CI needs PostgreSQL at {base}: {e}")
             }
             Err(e) => {
+                PG_DOWN.store(true, Ordering::SeqCst);
                 eprintln!("skipping the PostgreSQL run: {base}: {e}");
                 return None;
             }
