@@ -368,6 +368,11 @@ impl<'a> Scanner<'a> {
         match t.kind {
             TokenKind::Number => true,
             TokenKind::Punct => blocks_number_symbol(&t.text),
+            // A one-letter word before another number is a preposition ("25.11 к 11"), not a
+            // unit ("2к").
+            TokenKind::Word if t.text.chars().count() == 1 && !t.glued && self.is_number(i + 1) => {
+                false
+            }
             TokenKind::Word => {
                 matches!(
                     self.lex(i),
