@@ -214,7 +214,10 @@ impl<'a> Ctx<'a> {
     // ---- events ---------------------------------------------------------------------------
 
     fn text(&mut self, u: &Understanding) {
-        if u.medical && self.profile.escalation.medical_questions_to_human {
+        // A medical question goes to a person; a request to book a doctor that mentions a
+        // symptom ("к стоматологу, зуб болит") is booked — that is what the patient asks for.
+        let booking_a_doctor = u.intent == Intent::Book && u.service.is_some();
+        if u.medical && self.profile.escalation.medical_questions_to_human && !booking_a_doctor {
             return self.handoff(HandoffReason::Medical);
         }
         if u.complaint {

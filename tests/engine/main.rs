@@ -590,3 +590,31 @@ fn transcript() {
         }
     }
 }
+
+#[test]
+fn clinic_books_a_visit_that_mentions_a_symptom_but_escalates_the_question() {
+    let mut chat = Chat::new(config::demo_clinic(), ChannelKind::Telegram, "2003");
+    let t = chat.say("запишите к стоматологу, зуб болит");
+    assert!(
+        !t.effects
+            .iter()
+            .any(|e| matches!(e, Effect::HandoffRequested { .. })),
+        "{}",
+        text(&t)
+    );
+    assert_eq!(
+        t.replies[0].template.as_deref(),
+        Some("ask_datetime"),
+        "{}",
+        text(&t)
+    );
+    let t = chat.say("у ребенка температура 39, что делать?");
+    assert!(
+        t.effects.contains(&Effect::HandoffRequested {
+            reason: HandoffReason::Medical
+        }),
+        "{:?} / {}",
+        t.effects,
+        text(&t)
+    );
+}
