@@ -384,7 +384,8 @@ pub async fn ensure_source(
         .call(
             "crm.status.add",
             &json!({"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": m.source_id, "NAME": m.source_name, "SORT": 500}}),
-            Retry::OnlyUnexecuted,
+            // Safe to resend: a second add of the same id is refused as "already exists".
+            Retry::Safe,
         )
         .await;
     match add {
@@ -466,6 +467,11 @@ pub async fn sync(
                         }
                         if f.by_email {
                             fields.remove("EMAIL");
+                        }
+                        // Found by phone or e-mail: the lead keeps the id it was created with.
+                        if f.by_phone || f.by_email {
+                            fields.remove("ORIGIN_ID");
+                            fields.remove("ORIGINATOR_ID");
                         }
                         commands.push(Command {
                             label: format!("upd{i:05}"),
