@@ -210,9 +210,9 @@ impl Settings {
             webhook: validate_webhook(webhook)?,
             rate: 2.0,
             burst: 50.0,
-            max_attempts: 8,
+            max_attempts: 6,
             backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
             timeout: Duration::from_secs(65),
         })
     }

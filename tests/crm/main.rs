@@ -497,3 +497,97 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Run `bot ARGS` with the emulator's webhook; (exit code, stdout, stderr).
+async fn bot_cli(webhook: String, args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bot"))
+            .args(&args)
+            .env("BOT_BITRIX24_WEBHOOK", webhook)
+            .env_remove("BOT_BITRIX24_SOURCE_ID")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run bot");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_sync_cli_reports_every_row_and_a_rerun_creates_nothing() {
+    let emu = Emulator::start(Config::default()).await;
+    let args = [
+        "crm",
+        "sync",
+        "--leads",
+        "fixtures/leads.csv",
+        "--format",
+        "json",
+    ];
+    let (code, out, err) = bot_cli(emu.webhook(), &args).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json output");
+    let (leads, invalid) = fixture_leads();
+    assert_eq!(v["summary"]["skipped"], json!(invalid));
+    assert_eq!(
+        v["rows"].as_array().map(Vec::len),
+        Some(leads.len() + invalid)
+    );
+    assert_eq!(v["summary"]["created"], json!(emu.leads().len()));
+    // A skipped row names its line and field.
+    let skipped: Vec<&Value> = v["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] == "skipped")
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r["line"].as_u64().is_some_and(|l| l > 1))
+    );
+    assert!(
+        skipped.iter().any(|r| r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains(": channel: "))),
+        "{skipped:?}"
+    );
+    let (code, out, _) = bot_cli(emu.webhook(), &args).await;
+    assert_eq!(code, 0);
+    let again: Value = serde_json::from_str(&out).expect("json output");
+    assert_eq!(again["summary"]["created"], json!(0));
+    // The table view on a non-terminal: no progress bar, UTF-8 table.
+    let (code, out, _) = bot_cli(
+        emu.webhook(),
+        &["crm", "sync", "--leads", "fixtures/leads.csv", "--dry-run"],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("would be updated (duplicate found)") && out.contains('┌'),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_cli_fatal_and_usage_errors_exit_2() {
+    let emu = Emulator::start(Config {
+        rest_unavailable: true,
+        ..Config::default()
+    })
+    .await;
+    let (code, _, err) = bot_cli(emu.webhook(), &["crm", "setup"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("plan") && err.contains("Fix:"), "{err}");
+    let (code, _, _) = bot_cli(emu.webhook(), &["crm", "sync"]).await;
+    assert_eq!(code, 2, "neither --leads nor --pending");
+    let (code, _, err) = bot_cli(emu.webhook(), &["crm", "sync", "--leads", "no/such.csv"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such.csv"), "{err}");
+}

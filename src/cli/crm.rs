@@ -1,0 +1,398 @@
+//! `bot crm sync|setup`: push test leads from a CSV (or the store's pending lead jobs) into
+//! Bitrix24 and show what happened to each; register our lead source. The portal is reached
+//! through `BOT_BITRIX24_WEBHOOK`; exit 0 all landed (or were skipped as invalid), 1 some
+//! failed, 2 usage, configuration or a fatal portal error.
+
+use super::db::DbArg;
+use crate::crm::bitrix24::{Bitrix24, CrmError, Retry, Settings, mask_webhook};
+use crate::crm::lead::{self, Mapping, SourceState};
+use crate::crm::{CrmLead, Outcome, SyncReport, csv};
+use crate::store::JobKind;
+use anyhow::Context;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CrmCommand {
+    /// Push leads into Bitrix24: created, updated (duplicate found), skipped (invalid), failed.
+    Sync(SyncArgs),
+    /// Check the webhook and the CRM mode, and register the CHAT_BOT lead source if missing.
+    Setup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// CSV of test leads: name,phone,email,channel,service,desired_at,comment,external_id.
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        required_unless_present = "pending",
+        conflicts_with = "pending"
+    )]
+    pub leads: Option<PathBuf>,
+    /// Push the store's pending lead jobs (the outbox) instead of a file.
+    #[arg(long)]
+    pub pending: bool,
+    /// Look leads up in the portal and report what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output: a table on the terminal, or JSON on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub fn run(cmd: CrmCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(&anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    let result = rt.block_on(async move {
+        match cmd {
+            CrmCommand::Sync(args) => sync(args).await,
+            CrmCommand::Setup => setup().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => super::fail(&e),
+    }
+}
+
+fn connect() -> anyhow::Result<(Bitrix24, Mapping)> {
+    let settings = Settings::from_env()?;
+    let mapping = Mapping::from_env()?;
+    Ok((Bitrix24::new(settings)?, mapping))
+}
+
+async fn setup() -> anyhow::Result<ExitCode> {
+    let (client, mapping) = connect()?;
+    let mode = client
+        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+        .await?;
+    let mode = match crate::crm::bitrix24::id(&mode.result) {
+        Some(2) => "simple (leads are converted to deals at once)",
+        Some(1) => "classic (leads)",
+        _ => "unknown",
+    };
+    let source = lead::ensure_source(&client, &mapping, false).await?;
+    println!("webhook: {} ok", mask_webhook(&client.settings().webhook));
+    println!("CRM mode: {mode}");
+    println!(
+        "lead source {}: {}",
+        mapping.source_id,
+        match source {
+            SourceState::Existed => "already registered",
+            SourceState::Registered => "registered now",
+            SourceState::Missing => "missing",
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One input row and what became of it.
+struct Line {
+    /// CSV line, or the outbox job id.
+    line: u64,
+    origin_id: String,
+    outcome: Outcome,
+}
+
+async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    if args.pending {
+        return sync_pending(args).await;
+    }
+    let Some(path) = &args.leads else {
+        anyhow::bail!("give --leads FILE.csv or --pending");
+    };
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let rows =
+        csv::read(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))?;
+    let (client, mapping) = connect()?;
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut leads: Vec<CrmLead> = Vec::new();
+    let mut at: Vec<usize> = Vec::new();
+    for row in rows {
+        match row.lead {
+            Ok(l) => {
+                at.push(lines.len());
+                lines.push(Line {
+                    line: row.line,
+                    origin_id: l.origin_id.clone(),
+                    outcome: Outcome::Failed {
+                        error: "not sent".into(),
+                    },
+                });
+                leads.push(l);
+            }
+            Err(e) => lines.push(Line {
+                line: row.line,
+                origin_id: String::new(),
+                outcome: Outcome::Skipped {
+                    reason: format!("{}:{}: {e}", path.display(), row.line),
+                },
+            }),
+        }
+    }
+    let started = Instant::now();
+    let outcomes = push(&client, &mapping, &leads, args.dry_run, args.format).await?;
+    for (i, o) in outcomes.into_iter().enumerate() {
+        if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
+            line.outcome = o;
+        }
+    }
+    Ok(report(&client, &lines, started, &args))
+}
+
+/// Ensure the source, then sync with a progress bar on a terminal. Fatal errors end the run.
+async fn push(
+    client: &Bitrix24,
+    mapping: &Mapping,
+    leads: &[CrmLead],
+    dry_run: bool,
+    format: Format,
+) -> Result<Vec<Outcome>, CrmError> {
+    let source = lead::ensure_source(client, mapping, dry_run).await?;
+    if source == SourceState::Missing {
+        eprintln!(
+            "dry run: the lead source {} is missing and would be registered",
+            mapping.source_id
+        );
+    }
+    let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(leads.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} leads {elapsed}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let progress = |done: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    };
+    let outcomes = lead::sync(client, mapping, leads, dry_run, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    outcomes
+}
+
+fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) -> ExitCode {
+    let outcomes: Vec<Outcome> = lines.iter().map(|l| l.outcome.clone()).collect();
+    let summary = SyncReport::of(&outcomes);
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = summary.created + summary.updated + summary.failed;
+    let stats = client.stats();
+    match args.format {
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = lines
+                .iter()
+                .map(|l| {
+                    let mut v = json!({"line": l.line, "origin_id": l.origin_id});
+                    if let (Some(o), Ok(serde_json::Value::Object(extra))) =
+                        (v.as_object_mut(), serde_json::to_value(&l.outcome))
+                    {
+                        o.extend(extra);
+                    }
+                    v
+                })
+                .collect();
+            let out = json!({
+                "dry_run": args.dry_run,
+                "summary": summary,
+                "rows": rows,
+                "requests": stats.requests,
+                "query_limit_retries": stats.query_limit_retries,
+                "seconds": seconds,
+                "leads_per_second": if seconds > 0.0 { sent as f64 / seconds } else { 0.0 },
+            });
+            println!("{out:#}");
+        }
+        Format::Table => {
+            let verb = if args.dry_run { "would be " } else { "" };
+            let mut table = Table::new();
+            table
+                .load_style(UTF8_FULL)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(vec!["result", "leads"]);
+            table.add_row(vec![format!("{verb}created"), summary.created.to_string()]);
+            table.add_row(vec![
+                format!("{verb}updated (duplicate found)"),
+                summary.updated.to_string(),
+            ]);
+            table.add_row(vec![
+                "skipped (invalid)".to_string(),
+                summary.skipped.to_string(),
+            ]);
+            table.add_row(vec!["failed".to_string(), summary.failed.to_string()]);
+            println!("{table}");
+            let problems: Vec<&Line> = lines
+                .iter()
+                .filter(|l| matches!(l.outcome, Outcome::Skipped { .. } | Outcome::Failed { .. }))
+                .collect();
+            if !problems.is_empty() {
+                let mut t = Table::new();
+                t.load_style(UTF8_FULL)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_header(vec!["line", "result", "reason"]);
+                for l in problems {
+                    let reason = match &l.outcome {
+                        Outcome::Skipped { reason } => reason.clone(),
+                        Outcome::Failed { error } => error.clone(),
+                        _ => String::new(),
+                    };
+                    t.add_row(vec![
+                        l.line.to_string(),
+                        l.outcome.kind().to_string(),
+                        reason,
+                    ]);
+                }
+                println!("{t}");
+            }
+            eprintln!(
+                "{sent} leads in {seconds:.2} s ({:.1} leads/s), {} requests, {} retried after QUERY_LIMIT_EXCEEDED",
+                if seconds > 0.0 {
+                    sent as f64 / seconds
+                } else {
+                    0.0
+                },
+                stats.requests,
+                stats.query_limit_retries
+            );
+        }
+    }
+    if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The outbox path: lease the due `crm_lead` jobs, push their leads, then complete each job
+/// or schedule its retry. A dry run only reads the pending jobs.
+async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let store = args.db.open().await?;
+    let (client, mapping) = connect()?;
+    let now = chrono::Utc::now();
+    let jobs = if args.dry_run {
+        store
+            .pending_jobs()
+            .await?
+            .into_iter()
+            .filter(|j| j.kind == JobKind::CrmLead && j.done_at.is_none())
+            .collect()
+    } else {
+        store
+            .claim_outbox(
+                &[JobKind::CrmLead],
+                now,
+                chrono::Duration::minutes(10),
+                10_000,
+            )
+            .await?
+    };
+    let stored = store.leads().await?;
+    let mut lines = Vec::new();
+    let mut leads = Vec::new();
+    let mut at = Vec::new();
+    let mut job_of = Vec::new();
+    for job in &jobs {
+        let lead_id = serde_json::from_str::<serde_json::Value>(&job.payload)
+            .ok()
+            .and_then(|v| v.get("lead").and_then(serde_json::Value::as_i64));
+        let found = lead_id.and_then(|id| stored.iter().find(|l| l.id == id));
+        match found {
+            Some(l) => {
+                let crm = CrmLead {
+                    origin_id: format!("lead-{}", l.id),
+                    name: l.contact.name.clone(),
+                    phone: l.contact.phone.clone(),
+                    email: l.contact.email.clone(),
+                    channel: l.client.channel.into(),
+                    service: l.service.as_ref().map(|s| s.to_string()),
+                    desired_at: l.desired_at,
+                    comment: Some(format!("Клиент {}", l.client)),
+                };
+                at.push(lines.len());
+                job_of.push(job.id);
+                lines.push(Line {
+                    line: job.id as u64,
+                    origin_id: crm.origin_id.clone(),
+                    outcome: Outcome::Failed {
+                        error: "not sent".into(),
+                    },
+                });
+                leads.push(crm);
+            }
+            None => {
+                let reason = format!("job {}: lead not found (payload {})", job.id, job.payload);
+                if !args.dry_run {
+                    store
+                        .retry_job(job.id, &reason, now + chrono::Duration::hours(1))
+                        .await?;
+                }
+                lines.push(Line {
+                    line: job.id as u64,
+                    origin_id: String::new(),
+                    outcome: Outcome::Skipped { reason },
+                });
+            }
+        }
+    }
+    let started = Instant::now();
+    let outcomes = push(&client, &mapping, &leads, args.dry_run, args.format).await;
+    let outcomes = match outcomes {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing landed for sure: give the leases back so the worker retries later.
+            if !args.dry_run {
+                for &id in &job_of {
+                    store
+                        .retry_job(id, &e.to_string(), now + chrono::Duration::minutes(5))
+                        .await?;
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    for (i, o) in outcomes.into_iter().enumerate() {
+        if !args.dry_run
+            && let Some(&job) = job_of.get(i)
+        {
+            match &o {
+                Outcome::Created { .. } | Outcome::Updated { .. } => {
+                    store.complete_job(job, chrono::Utc::now()).await?;
+                }
+                Outcome::Failed { error } | Outcome::Skipped { reason: error } => {
+                    store
+                        .retry_job(
+                            job,
+                            error,
+                            chrono::Utc::now() + chrono::Duration::minutes(5),
+                        )
+                        .await?;
+                }
+            }
+        }
+        if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
+            line.outcome = o;
+        }
+    }
+    Ok(report(&client, &lines, started, &args))
+}
