@@ -408,19 +408,22 @@ impl Bitrix24 {
         }
     }
 
-    /// Wait until one more request fits in the bucket, then take the place.
+    /// Wait until one more request fits in the bucket, then take the place. One place is
+    /// kept free: requests reach the portal with varying delays, so at a full bucket a
+    /// request that travelled faster than the one before would overflow the portal's count.
     async fn throttle(&self) {
+        let burst = (self.settings.burst - 1.0).max(1.0);
         let mut b = self.bucket.lock().await;
         loop {
             let now = Instant::now();
             let drained = now.duration_since(b.at).as_secs_f64() * self.settings.rate;
             b.level = (b.level - drained).max(0.0);
             b.at = now;
-            if b.level + 1.0 <= self.settings.burst {
+            if b.level + 1.0 <= burst {
                 b.level += 1.0;
                 return;
             }
-            let wait = (b.level + 1.0 - self.settings.burst) / self.settings.rate;
+            let wait = (b.level + 1.0 - burst) / self.settings.rate;
             tokio::time::sleep(Duration::from_secs_f64(wait.max(0.001))).await;
         }
     }
@@ -428,7 +431,7 @@ impl Bitrix24 {
     /// After the portal said the bucket is full, believe it: ours is full too.
     async fn fill_bucket(&self) {
         let mut b = self.bucket.lock().await;
-        b.level = self.settings.burst;
+        b.level = (self.settings.burst - 1.0).max(1.0);
         b.at = Instant::now();
     }
 

@@ -289,6 +289,62 @@ async fn query_limit_exceeded_and_broken_writes_still_land_every_lead_exactly_on
 }
 
 #[tokio::test]
+async fn answers_lost_to_timeouts_are_looked_up_again_not_resent() {
+    // 30 % of writes land but their answer comes after the client gave up.
+    let emu = Emulator::start(Config {
+        slow_after_write: 0.3,
+        slow: Duration::from_millis(800),
+        ..Config::default()
+    })
+    .await;
+    let mut s = Settings::new(&emu.webhook()).expect("webhook");
+    s.timeout = Duration::from_millis(300);
+    s.backoff = Duration::from_millis(10);
+    let c = Bitrix24::new(s).expect("client");
+    let (leads, _) = fixture_leads();
+    let out = push(&c, &leads).await.expect("sync");
+    assert_eq!(SyncReport::of(&out).failed, 0, "{out:?}");
+    assert!(emu.lock().injected > 0, "timeouts happened");
+    assert_one_lead_per_phone(&emu, &leads);
+}
+
+#[tokio::test]
+async fn throughput_after_the_burst_at_the_default_limits() {
+    let emu = Emulator::start(Config::default()).await;
+    let c = client(&emu, 2.0, 50.0);
+    // Spend the burst first: the steady state is what the limits allow.
+    for _ in 0..50 {
+        c.call("crm.settings.mode.get", &json!({}), Retry::Safe)
+            .await
+            .expect("warm-up");
+    }
+    let leads: Vec<CrmLead> = (0..200)
+        .map(|i| {
+            lead(
+                &format!("t-{i}"),
+                "Клиент",
+                Some(&format!("+7923{:07}", 2_000_000 + i)),
+                LeadChannel::Web,
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let before = c.stats().requests;
+    let out = push(&c, &leads).await.expect("sync");
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(SyncReport::of(&out).created, 200);
+    assert_eq!(emu.violations(), 0);
+    let rate = 200.0 / took;
+    // Best possible: 2 requests/s × 50 commands per batch = 100 leads/s.
+    eprintln!(
+        "throughput: 200 leads in {took:.2} s over {} requests = {rate:.1} leads/s = {:.0} % of the 100 leads/s the limits allow",
+        c.stats().requests - before,
+        rate
+    );
+    assert!(rate >= 30.0, "{rate} leads/s");
+}
+
+#[tokio::test]
 async fn operation_time_limit_pauses_the_method_until_reset() {
     let emu = Emulator::start(Config {
         operating_block: Some(("crm.status.list".into(), 1, Duration::from_secs(1))),

@@ -46,6 +46,10 @@ pub struct Config {
     /// Share of write requests (add/update/batch with writes) that do the work and then answer
     /// 500 with an HTML body, like a box falling over.
     pub fail_after_write: f64,
+    /// Share of write requests that do the work and then answer only after `slow` (the
+    /// client has timed out by then: a dropped answer).
+    pub slow_after_write: f64,
+    pub slow: Duration,
     pub seed: u64,
     /// Simple CRM mode: new leads are converted at once.
     pub simple_mode: bool,
@@ -63,6 +67,8 @@ impl Default for Config {
             settings_denied: false,
             random_503: 0.0,
             fail_after_write: 0.0,
+            slow_after_write: 0.0,
+            slow: Duration::from_secs(2),
             seed: 7,
             simple_mode: false,
             operating_block: None,
@@ -95,6 +101,8 @@ pub struct Portal {
     /// 503s and 500s injected by fault settings.
     pub injected: u64,
     method_runs: HashMap<String, u32>,
+    /// Hold the answer of the current request this long (a fault).
+    delay: Option<Duration>,
     blocked_until: HashMap<String, Instant>,
 }
 
@@ -143,6 +151,7 @@ impl Emulator {
             violations: 0,
             injected: 0,
             method_runs: HashMap::new(),
+            delay: None,
             blocked_until: HashMap::new(),
         }));
         let app = Router::new()
@@ -234,44 +243,50 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let start = unix_now();
-    let mut p = portal.lock().unwrap_or_else(|e| e.into_inner());
-    let method = method.trim_end_matches(".json").to_lowercase();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mut params = query
-        .as_deref()
-        .map(parse_php_query)
-        .unwrap_or_else(|| json!({}));
-    let from_body = if body.is_empty() {
-        Ok(json!({}))
-    } else if content_type.starts_with("application/json") {
-        serde_json::from_slice::<Value>(&body).map_err(|_| ())
-    } else {
-        Ok(parse_php_query(&String::from_utf8_lossy(&body)))
-    };
-    let (status, value, html) = match from_body {
-        Err(()) => {
-            let (s, v) = fail(400, "WRONG_ENCODING", "Wrong request encoding");
-            (s, v, false)
-        }
-        Ok(b) => {
-            if let (Some(q), Some(b)) = (params.as_object_mut(), b.as_object()) {
-                for (k, v) in b {
-                    q.insert(k.clone(), v.clone());
-                }
+    let (status, value, html, delay) = {
+        let mut p = portal.lock().unwrap_or_else(|e| e.into_inner());
+        let method = method.trim_end_matches(".json").to_lowercase();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mut params = query
+            .as_deref()
+            .map(parse_php_query)
+            .unwrap_or_else(|| json!({}));
+        let from_body = if body.is_empty() {
+            Ok(json!({}))
+        } else if content_type.starts_with("application/json") {
+            serde_json::from_slice::<Value>(&body).map_err(|_| ())
+        } else {
+            Ok(parse_php_query(&String::from_utf8_lossy(&body)))
+        };
+        let (status, value, html) = match from_body {
+            Err(()) => {
+                let (s, v) = fail(400, "WRONG_ENCODING", "Wrong request encoding");
+                (s, v, false)
             }
-            p.request(&user, &code, &method, &params, start)
-        }
+            Ok(b) => {
+                if let (Some(q), Some(b)) = (params.as_object_mut(), b.as_object()) {
+                    for (k, v) in b {
+                        q.insert(k.clone(), v.clone());
+                    }
+                }
+                p.request(&user, &code, &method, &params, start)
+            }
+        };
+        p.calls.push(Call {
+            method: method.clone(),
+            params: std::mem::take(&mut params),
+            status,
+            at: Instant::now(),
+        });
+        let delay = p.delay.take();
+        (status, value, html, delay)
     };
-    p.calls.push(Call {
-        method: method.clone(),
-        params: std::mem::take(&mut params),
-        status,
-        at: Instant::now(),
-    });
-    drop(p);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if html {
         return (
@@ -348,6 +363,13 @@ impl Portal {
                 {
                     self.injected += 1;
                     return (500, Value::Null, true);
+                }
+                if writes
+                    && self.config.slow_after_write > 0.0
+                    && self.random() < self.config.slow_after_write
+                {
+                    self.injected += 1;
+                    self.delay = Some(self.config.slow);
                 }
                 let mut body = json!({"result": result});
                 if let Some(o) = body.as_object_mut() {
