@@ -52,6 +52,10 @@ pub struct SyncArgs {
     pub format: Format,
     #[command(flatten)]
     pub db: DbArg,
+    /// Business profile YAML (default: the embedded demo salon): service names and time zone
+    /// of the pending leads.
+    #[arg(long, env = "BOT_PROFILE")]
+    pub profile: Option<PathBuf>,
 }
 
 pub fn run(cmd: CrmCommand) -> ExitCode {
@@ -287,8 +291,20 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
 /// The outbox path: lease the due `crm_lead` jobs, push their leads, then complete each job
 /// or schedule its retry. A dry run only reads the pending jobs.
 async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let profile = match &args.profile {
+        Some(path) => crate::config::load(path)?,
+        None => crate::config::demo_salon(),
+    };
     let store = args.db.open().await?;
-    let (client, mapping) = connect()?;
+    let (client, mut mapping) = connect()?;
+    mapping.tz = profile.business.timezone;
+    let service_name = |id: &crate::domain::ServiceId| {
+        profile
+            .services
+            .iter()
+            .find(|s| &s.id == id)
+            .map_or_else(|| id.to_string(), |s| s.name.clone())
+    };
     let now = chrono::Utc::now();
     let jobs = if args.dry_run {
         store
@@ -325,7 +341,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     phone: l.contact.phone.clone(),
                     email: l.contact.email.clone(),
                     channel: l.client.channel.into(),
-                    service: l.service.as_ref().map(|s| s.to_string()),
+                    service: l.service.as_ref().map(service_name),
                     desired_at: l.desired_at,
                     comment: Some(format!("Клиент {}", l.client)),
                 };

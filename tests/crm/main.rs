@@ -2,6 +2,7 @@
 
 #[path = "../support/bitrix24.rs"]
 mod bitrix24;
+mod pending;
 
 use bitrix24::{Config, Emulator};
 use bot::crm::bitrix24::{Bitrix24, Command, CrmError, Retry, Settings, parse_batch};
