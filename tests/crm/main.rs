@@ -3,6 +3,9 @@
 #[path = "../support/bitrix24.rs"]
 mod bitrix24;
 mod pending;
+#[path = "../store/support.rs"]
+#[allow(dead_code)]
+mod store_support;
 
 use bitrix24::{Config, Emulator};
 use bot::crm::bitrix24::{Bitrix24, Command, CrmError, Retry, Settings, parse_batch};
