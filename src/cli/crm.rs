@@ -23,6 +23,8 @@ pub enum CrmCommand {
     Sync(SyncArgs),
     /// Check the webhook and the CRM mode, and register the CHAT_BOT lead source if missing.
     Setup,
+    /// Verify the webhook, its scopes, the CRM mode and the lead source; change nothing.
+    Check,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +72,7 @@ pub fn run(cmd: CrmCommand) -> ExitCode {
         match cmd {
             CrmCommand::Sync(args) => sync(args).await,
             CrmCommand::Setup => setup().await,
+            CrmCommand::Check => check().await,
         }
     });
     match result {
@@ -107,6 +110,49 @@ async fn setup() -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn check() -> anyhow::Result<ExitCode> {
+    let (client, mapping) = connect()?;
+    let mut problems = 0;
+    println!("webhook: {}", mask_webhook(&client.settings().webhook));
+    let scopes = client.call("scope", &json!({}), Retry::Safe).await?;
+    let has_crm = scopes
+        .result
+        .as_array()
+        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("crm")));
+    if has_crm {
+        println!("scope crm: ok");
+    } else {
+        problems += 1;
+        println!(
+            "scope crm: MISSING (scopes: {}). Fix: edit the incoming webhook and tick CRM (crm)",
+            scopes.result
+        );
+    }
+    let mode = client
+        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+        .await?;
+    match crate::crm::bitrix24::id(&mode.result) {
+        Some(1) => println!("CRM mode: classic (leads)"),
+        Some(2) => println!("CRM mode: simple (new leads become deals and contacts at once)"),
+        _ => println!("CRM mode: unknown ({})", mode.result),
+    }
+    match lead::ensure_source(&client, &mapping, true).await? {
+        SourceState::Missing => {
+            problems += 1;
+            println!(
+                "lead source {}: MISSING. Fix: run `bot crm setup` (needs CRM settings rights)",
+                mapping.source_id
+            );
+        }
+        _ => println!("lead source {}: ok", mapping.source_id),
+    }
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// One input row and what became of it.

@@ -651,3 +651,35 @@ async fn crm_cli_fatal_and_usage_errors_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("no/such.csv"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_check_names_what_to_fix_and_setup_fixes_the_source() {
+    let emu = Emulator::start(Config {
+        scopes: vec!["user".into()],
+        ..Config::default()
+    })
+    .await;
+    let (code, out, err) = bot_cli(emu.webhook(), &["crm", "check"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("scope crm: MISSING") && out.contains("lead source CHAT_BOT: MISSING"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(bitrix24::CODE),
+        "the webhook code is masked: {out}"
+    );
+    let (code, out, _) = bot_cli(emu.webhook(), &["crm", "setup"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("registered now"), "{out}");
+    let (_, out, _) = bot_cli(emu.webhook(), &["crm", "check"]).await;
+    assert!(out.contains("lead source CHAT_BOT: ok"), "{out}");
+    assert!(
+        emu.calls()
+            .iter()
+            .filter(|c| c.method == "crm.status.add")
+            .count()
+            == 1,
+        "check changes nothing"
+    );
+}

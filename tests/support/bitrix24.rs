@@ -53,6 +53,8 @@ pub struct Config {
     pub seed: u64,
     /// Simple CRM mode: new leads are converted at once.
     pub simple_mode: bool,
+    /// What `scope` answers: the webhook's scopes.
+    pub scopes: Vec<String>,
     /// Block a method with 429 for this long after it ran this many times.
     pub operating_block: Option<(String, u32, Duration)>,
 }
@@ -71,6 +73,7 @@ impl Default for Config {
             slow: Duration::from_secs(2),
             seed: 7,
             simple_mode: false,
+            scopes: vec!["crm".into(), "user_brief".into()],
             operating_block: None,
         }
     }
@@ -430,6 +433,7 @@ impl Portal {
                 ));
             }
             "crm.settings.mode.get" => json!(if self.config.simple_mode { 2 } else { 1 }),
+            "scope" => json!(self.config.scopes),
             "crm.status.list" => {
                 let entity = params
                     .pointer("/filter/ENTITY_ID")
