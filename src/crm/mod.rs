@@ -10,6 +10,7 @@
 
 pub mod bitrix24;
 pub mod csv;
+pub mod events;
 pub mod lead;
 
 pub use bitrix24::{ApiError, Bitrix24, CrmError, Settings};

@@ -683,3 +683,46 @@ async fn crm_check_names_what_to_fix_and_setup_fixes_the_source() {
         "check changes nothing"
     );
 }
+
+#[tokio::test]
+async fn reconciliation_finds_leads_converted_since_the_last_run_across_pages() {
+    use bot::crm::events::{changed_since, lead_status};
+    let emu = Emulator::start(Config::default()).await;
+    let c = client(&emu, 50.0, 50.0);
+    let leads: Vec<CrmLead> = (0..60)
+        .map(|i| {
+            lead(
+                &format!("r-{i}"),
+                "Клиент",
+                Some(&format!("+7952{:07}", 3_000_000 + i)),
+                LeadChannel::Web,
+            )
+        })
+        .collect();
+    push(&c, &leads).await.expect("sync");
+    let m = Mapping::default();
+    let all = changed_since(&c, &m, chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 60, "two pages of 50");
+    assert!(
+        emu.calls()
+            .iter()
+            .any(|c| c.method == "crm.lead.list" && c.params["start"] == json!(50))
+    );
+    // DATE_MODIFY has whole seconds: the last run was a second before the manager's change.
+    let last_run = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.call(
+        "crm.lead.update",
+        &json!({"id": 7, "fields": {"STATUS_ID": "CONVERTED"}}),
+        Retry::OnlyUnexecuted,
+    )
+    .await
+    .expect("manager converts");
+    let changed = changed_since(&c, &m, last_run).await.expect("changed");
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].converted && changed[0].id == 7);
+    let one = lead_status(&c, 7).await.expect("status");
+    assert!(one.converted && one.origin_id.is_some());
+}

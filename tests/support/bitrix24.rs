@@ -231,6 +231,14 @@ fn time_block(start: f64, reset_at: Option<f64>) -> Value {
     t
 }
 
+/// The portal's clock as its CRM writes dates: local time with the offset, whole seconds.
+fn portal_now() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Novosibirsk)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -740,7 +748,7 @@ impl Portal {
             "HAS_EMAIL".into(),
             json!(if lead.contains_key("EMAIL") { "Y" } else { "N" }),
         );
-        lead.insert("DATE_MODIFY".into(), json!("2026-11-20T15:00:00+07:00"));
+        lead.insert("DATE_MODIFY".into(), json!(portal_now()));
         self.leads.insert(id, lead);
         Ok(json!(id))
     }
@@ -804,6 +812,7 @@ impl Portal {
                 lead.insert(k, scalar_string(&v));
             }
         }
+        lead.insert("DATE_MODIFY".into(), json!(portal_now()));
         Ok(json!(true))
     }
 
@@ -846,7 +855,13 @@ impl Portal {
                         "@" => want
                             .as_array()
                             .is_some_and(|a| a.iter().any(|w| scalar_text(w) == have)),
-                        ">" => have > scalar_text(want),
+                        ">" => match (
+                            chrono::DateTime::parse_from_rfc3339(&have),
+                            chrono::DateTime::parse_from_rfc3339(&scalar_text(want)),
+                        ) {
+                            (Ok(h), Ok(w)) => h > w,
+                            _ => have > scalar_text(want),
+                        },
                         _ => scalar_text(want) == have,
                     }
                 })
