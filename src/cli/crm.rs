@@ -4,7 +4,7 @@
 //! failed, 2 usage, configuration or a fatal portal error.
 
 use super::db::DbArg;
-use crate::crm::bitrix24::{Bitrix24, CrmError, Retry, Settings, mask_webhook};
+use crate::crm::bitrix24::{Bitrix24, CrmError, Retry, mask_webhook};
 use crate::crm::lead::{self, Mapping, SourceState};
 use crate::crm::{CrmLead, Outcome, SyncReport, csv};
 use crate::store::JobKind;
@@ -82,9 +82,8 @@ pub fn run(cmd: CrmCommand) -> ExitCode {
 }
 
 fn connect() -> anyhow::Result<(Bitrix24, Mapping)> {
-    let settings = Settings::from_env()?;
     let mapping = Mapping::from_env()?;
-    Ok((Bitrix24::new(settings)?, mapping))
+    Ok((Bitrix24::from_env()?, mapping))
 }
 
 async fn setup() -> anyhow::Result<ExitCode> {
@@ -98,7 +97,7 @@ async fn setup() -> anyhow::Result<ExitCode> {
         _ => "unknown",
     };
     let source = lead::ensure_source(&client, &mapping, false).await?;
-    println!("webhook: {} ok", mask_webhook(&client.settings().webhook));
+    println!("webhook: {} ok", mask_webhook(&client.settings().base));
     println!("CRM mode: {mode}");
     println!(
         "lead source {}: {}",
@@ -115,7 +114,7 @@ async fn setup() -> anyhow::Result<ExitCode> {
 async fn check() -> anyhow::Result<ExitCode> {
     let (client, mapping) = connect()?;
     let mut problems = 0;
-    println!("webhook: {}", mask_webhook(&client.settings().webhook));
+    println!("webhook: {}", mask_webhook(&client.settings().base));
     let scopes = client.call("scope", &json!({}), Retry::Safe).await?;
     let has_crm = scopes
         .result

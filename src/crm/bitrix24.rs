@@ -115,7 +115,7 @@ impl ApiError {
         })
     }
 
-    fn code_is(&self, code: &str) -> bool {
+    pub fn code_is(&self, code: &str) -> bool {
         self.code.eq_ignore_ascii_case(code)
     }
 
@@ -189,8 +189,9 @@ impl ApiError {
 /// Settings of the client; [`Settings::from_env`] reads them from `BOT_BITRIX24_*`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The incoming-webhook URL, ending with `/`.
-    pub webhook: String,
+    /// Where methods are called, ending with `/`: the incoming-webhook URL, or in OAuth mode
+    /// the portal's `client_endpoint` (`https://PORTAL/rest/`).
+    pub base: String,
     /// Leaky bucket drain rate, requests per second (portal: 2, Enterprise 5).
     pub rate: f64,
     /// Leaky bucket size (portal: 50, Enterprise 250).
@@ -207,7 +208,15 @@ pub struct Settings {
 impl Settings {
     pub fn new(webhook: &str) -> Result<Settings, CrmError> {
         Ok(Settings {
-            webhook: validate_webhook(webhook)?,
+            base: validate_webhook(webhook)?,
+            ..Settings::new_base(webhook)?
+        })
+    }
+
+    /// Defaults around a base URL that is not a webhook (OAuth `client_endpoint`).
+    pub fn new_base(base: &str) -> Result<Settings, CrmError> {
+        Ok(Settings {
+            base: validate_base(base)?,
             rate: 2.0,
             burst: 50.0,
             max_attempts: 6,
@@ -221,10 +230,14 @@ impl Settings {
     pub fn from_env() -> Result<Settings, CrmError> {
         let webhook = std::env::var("BOT_BITRIX24_WEBHOOK").map_err(|_| {
             CrmError::Config(
-                "BOT_BITRIX24_WEBHOOK is not set; set it to the incoming webhook URL, e.g. https://portal.bitrix24.ru/rest/1/CODE/".into(),
+                "BOT_BITRIX24_WEBHOOK is not set; set it to the incoming webhook URL, e.g. https://portal.bitrix24.ru/rest/1/CODE/ (or use OAuth: BOT_BITRIX24_TOKEN_FILE, BOT_BITRIX24_CLIENT_ID, BOT_BITRIX24_CLIENT_SECRET)".into(),
             )
         })?;
-        let mut s = Settings::new(&webhook)?;
+        Settings::tuned_from_env(Settings::new(&webhook)?)
+    }
+
+    /// Apply `BOT_BITRIX24_RATE` and `BOT_BITRIX24_BURST`.
+    pub fn tuned_from_env(mut s: Settings) -> Result<Settings, CrmError> {
         if let Some(rate) = env_number("BOT_BITRIX24_RATE")? {
             s.rate = rate;
         }
@@ -247,12 +260,21 @@ fn env_number(name: &str) -> Result<Option<f64>, CrmError> {
     }
 }
 
-/// Check a webhook URL and return it with a trailing slash. Plain http only on loopback.
-pub fn validate_webhook(raw: &str) -> Result<String, CrmError> {
+/// Check a base URL (https, or http on loopback) and return it with a trailing slash.
+pub fn validate_base(raw: &str) -> Result<String, CrmError> {
+    let (url, _) = parse_base(raw, "Bitrix24 endpoint")?;
+    let mut s = url.to_string();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+fn parse_base(raw: &str, what: &str) -> Result<(reqwest::Url, String), CrmError> {
+    let shown = mask_webhook(raw);
     let bad = |why: &str| {
         CrmError::Config(format!(
-            "BOT_BITRIX24_WEBHOOK {:?}: {why} (expected https://PORTAL/rest/USER_ID/CODE/)",
-            mask_webhook(raw)
+            "{what} {shown:?}: {why} (expected https://PORTAL/rest/USER_ID/CODE/)"
         ))
     };
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&format!("not a URL: {e}")))?;
@@ -271,6 +293,17 @@ pub fn validate_webhook(raw: &str) -> Result<String, CrmError> {
         }
         other => return Err(bad(&format!("scheme {other:?} is not https"))),
     }
+    Ok((url, shown))
+}
+
+/// Check a webhook URL and return it with a trailing slash. Plain http only on loopback.
+pub fn validate_webhook(raw: &str) -> Result<String, CrmError> {
+    let (url, shown) = parse_base(raw, "BOT_BITRIX24_WEBHOOK")?;
+    let bad = |why: &str| {
+        CrmError::Config(format!(
+            "BOT_BITRIX24_WEBHOOK {shown:?}: {why} (expected https://PORTAL/rest/USER_ID/CODE/)"
+        ))
+    };
     let segments: Vec<&str> = url
         .path_segments()
         .map(|s| s.filter(|p| !p.is_empty()).collect())
@@ -360,6 +393,8 @@ pub struct Bitrix24 {
     /// Per method: the last `time.operating_reset_at` seen (unix seconds).
     reset_at: Mutex<HashMap<String, f64>>,
     stats: Mutex<Stats>,
+    /// OAuth mode: tokens instead of a webhook code.
+    oauth: Option<super::oauth::OAuth>,
 }
 
 /// Install the ring crypto provider once (another install is fine).
@@ -391,7 +426,36 @@ impl Bitrix24 {
             paused: Mutex::new(HashMap::new()),
             reset_at: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
+            oauth: None,
         })
+    }
+
+    /// OAuth mode: calls go to the tokens' `client_endpoint` with `auth`, renewing on expiry.
+    pub fn with_oauth(
+        settings: Settings,
+        oauth: super::oauth::OAuth,
+    ) -> Result<Bitrix24, CrmError> {
+        let mut settings = settings;
+        settings.base = validate_base(&oauth.tokens().client_endpoint)?;
+        let mut client = Bitrix24::new(settings)?;
+        client.oauth = Some(oauth);
+        Ok(client)
+    }
+
+    /// From the environment: `BOT_BITRIX24_WEBHOOK`, or OAuth with `BOT_BITRIX24_TOKEN_FILE`.
+    pub fn from_env() -> Result<Bitrix24, CrmError> {
+        match (
+            std::env::var("BOT_BITRIX24_WEBHOOK"),
+            std::env::var_os("BOT_BITRIX24_TOKEN_FILE"),
+        ) {
+            (Err(_), Some(file)) => {
+                let oauth = super::oauth::OAuth::from_env(file.into())?;
+                let endpoint = oauth.tokens().client_endpoint;
+                let settings = Settings::tuned_from_env(Settings::new_base(&endpoint)?)?;
+                Bitrix24::with_oauth(settings, oauth)
+            }
+            _ => Bitrix24::new(Settings::from_env()?),
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -465,6 +529,28 @@ impl Bitrix24 {
         }
     }
 
+    /// The URL and JSON body of a call: the webhook carries its code in the URL, OAuth adds
+    /// the access token as `auth`.
+    fn request_parts(&self, method: &str, params: &Value) -> (String, Value) {
+        match &self.oauth {
+            None => (
+                format!("{}{method}.json", self.settings.base),
+                params.clone(),
+            ),
+            Some(o) => {
+                let t = o.tokens();
+                let base = validate_base(&t.client_endpoint)
+                    .unwrap_or_else(|_| self.settings.base.clone());
+                let mut body = match params {
+                    Value::Object(m) => m.clone(),
+                    _ => Map::new(),
+                };
+                body.insert("auth".into(), Value::String(t.access_token));
+                (format!("{base}{method}.json"), Value::Object(body))
+            }
+        }
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
         self.settings
@@ -481,10 +567,11 @@ impl Bitrix24 {
         retry: Retry,
     ) -> Result<Answer, CrmError> {
         let method = method.to_ascii_lowercase();
-        let url = format!("{}{}.json", self.settings.webhook, method);
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             attempt += 1;
+            let (url, body) = self.request_parts(&method, params);
             self.wait_method(&method).await;
             self.throttle().await;
             self.bump(|s| s.requests += 1);
@@ -492,7 +579,7 @@ impl Bitrix24 {
                 .http
                 .post(&url)
                 .header(reqwest::header::ACCEPT, "application/json")
-                .json(params)
+                .json(&body)
                 .send()
                 .await;
             let give_up = attempt >= self.settings.max_attempts;
@@ -587,6 +674,16 @@ impl Bitrix24 {
                     }
                     self.bump(|s| s.operation_limit_pauses += 1);
                     self.pause_method(&method);
+                    continue;
+                }
+                if let Some(oauth) = &self.oauth
+                    && error.code_is("expired_token")
+                    && !renewed
+                {
+                    // Renew once and repeat the same call; it did not run.
+                    oauth.refresh(&self.http).await?;
+                    renewed = true;
+                    attempt -= 1;
                     continue;
                 }
                 if let Some((cause, fix)) = error.fatal() {

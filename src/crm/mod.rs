@@ -12,6 +12,7 @@ pub mod bitrix24;
 pub mod csv;
 pub mod events;
 pub mod lead;
+pub mod oauth;
 
 pub use bitrix24::{ApiError, Bitrix24, CrmError, Settings};
 pub use lead::{CrmLead, LeadChannel, Outcome, SyncReport};

@@ -7,7 +7,7 @@ mod pending;
 #[allow(dead_code)]
 mod store_support;
 
-use bitrix24::{Config, Emulator};
+use bitrix24::{Call, Config, Emulator};
 use bot::crm::bitrix24::{Bitrix24, Command, CrmError, Retry, Settings, parse_batch};
 use bot::crm::lead::{self, Mapping, Outcome, SourceState};
 use bot::crm::{CrmLead, LeadChannel, SyncReport, csv};
@@ -725,4 +725,91 @@ async fn reconciliation_finds_leads_converted_since_the_last_run_across_pages() 
     assert!(changed[0].converted && changed[0].id == 7);
     let one = lead_status(&c, 7).await.expect("status");
     assert!(one.converted && one.origin_id.is_some());
+}
+
+#[tokio::test]
+async fn oauth_renews_an_expired_token_once_and_stores_the_new_pair() {
+    use bot::crm::oauth::{OAuth, Tokens};
+    let emu = Emulator::start(Config {
+        oauth_app: Some(("local.app1".into(), "s3cr3t".into())),
+        ..Config::default()
+    })
+    .await;
+    let (access, refresh) = emu.oauth_tokens();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tokens.json");
+    let tokens = Tokens {
+        access_token: access,
+        refresh_token: refresh,
+        client_endpoint: format!("{}/rest/", emu.base),
+    };
+    let mut oauth = OAuth::new(
+        "local.app1".into(),
+        "s3cr3t".into(),
+        format!("{}/oauth/token/", emu.base),
+        tokens,
+    );
+    oauth.token_file = Some(file.clone());
+    let c =
+        Bitrix24::with_oauth(Settings::new_base(&emu.base).expect("base"), oauth).expect("client");
+    push(
+        &c,
+        &[lead(
+            "o-1",
+            "Ксения",
+            Some("+79830001111"),
+            LeadChannel::Telegram,
+        )],
+    )
+    .await
+    .expect("sync");
+    emu.expire_access_token();
+    push(
+        &c,
+        &[lead(
+            "o-2",
+            "Полина",
+            Some("+79830002222"),
+            LeadChannel::Telegram,
+        )],
+    )
+    .await
+    .expect("sync after expiry");
+    assert_eq!(emu.leads().len(), 2);
+    let renewals: Vec<Call> = emu
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "oauth.token")
+        .collect();
+    assert_eq!(renewals.len(), 1, "renewed once, not before every call");
+    assert_eq!(renewals[0].params["client_secret"], "s3cr3t");
+    assert!(
+        emu.calls()
+            .iter()
+            .filter(|c| c.method != "oauth.token")
+            .all(|c| c.params.get("client_secret").is_none())
+    );
+    let saved: Tokens =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("token file")).expect("json");
+    assert_eq!(saved.refresh_token, "refresh2", "the new pair is stored");
+
+    // A revoked refresh token: the sync stops and says to authorize again.
+    let stale = Tokens {
+        access_token: "access1".into(),
+        refresh_token: "refresh1".into(),
+        client_endpoint: format!("{}/rest/", emu.base),
+    };
+    let oauth = OAuth::new(
+        "local.app1".into(),
+        "s3cr3t".into(),
+        format!("{}/oauth/token/", emu.base),
+        stale,
+    );
+    let c =
+        Bitrix24::with_oauth(Settings::new_base(&emu.base).expect("base"), oauth).expect("client");
+    let err = push(&c, &[]).await.expect_err("fatal");
+    assert!(
+        err.is_fatal() && err.to_string().contains("authorize the application again"),
+        "{err}"
+    );
 }

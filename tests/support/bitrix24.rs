@@ -53,6 +53,8 @@ pub struct Config {
     pub seed: u64,
     /// Simple CRM mode: new leads are converted at once.
     pub simple_mode: bool,
+    /// An OAuth application (client id, secret) that may call `/rest/{method}` with tokens.
+    pub oauth_app: Option<(String, String)>,
     /// What `scope` answers: the webhook's scopes.
     pub scopes: Vec<String>,
     /// Block a method with 429 for this long after it ran this many times.
@@ -74,6 +76,7 @@ impl Default for Config {
             seed: 7,
             simple_mode: false,
             scopes: vec!["crm".into(), "user_brief".into()],
+            oauth_app: None,
             operating_block: None,
         }
     }
@@ -104,6 +107,12 @@ pub struct Portal {
     /// 503s and 500s injected by fault settings.
     pub injected: u64,
     method_runs: HashMap<String, u32>,
+    pub base: String,
+    /// The valid OAuth pair and access tokens that have expired.
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expired_tokens: std::collections::HashSet<String>,
+    token_seq: u32,
     /// Hold the answer of the current request this long (a fault).
     delay: Option<Duration>,
     blocked_until: HashMap<String, Instant>,
@@ -155,15 +164,26 @@ impl Emulator {
             injected: 0,
             method_runs: HashMap::new(),
             delay: None,
+            base: String::new(),
+            access_token: None,
+            refresh_token: None,
+            expired_tokens: std::collections::HashSet::new(),
+            token_seq: 0,
             blocked_until: HashMap::new(),
         }));
         let app = Router::new()
-            .route("/rest/{user}/{code}/{method}", axum::routing::any(handle))
+            .route(
+                "/rest/{user}/{code}/{method}",
+                axum::routing::any(handle_webhook),
+            )
+            .route("/rest/{method}", axum::routing::any(handle_oauth))
+            .route("/oauth/token/", axum::routing::get(handle_token))
             .with_state(portal.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the emulator");
         let addr = listener.local_addr().expect("emulator address");
+        portal.lock().unwrap_or_else(|p| p.into_inner()).base = format!("http://{addr}");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -193,6 +213,19 @@ impl Emulator {
 
     pub fn violations(&self) -> u64 {
         self.lock().violations
+    }
+
+    /// A fresh OAuth pair (as after installing the application): (access, refresh).
+    pub fn oauth_tokens(&self) -> (String, String) {
+        self.lock().issue_tokens()
+    }
+
+    /// The hour is over: the current access token now answers `expired_token`.
+    pub fn expire_access_token(&self) {
+        let mut p = self.lock();
+        if let Some(t) = p.access_token.take() {
+            p.expired_tokens.insert(t);
+        }
     }
 
     /// A contact with this phone, written exactly so.
@@ -246,10 +279,98 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn handle(
+/// How a call authenticated itself.
+enum Caller {
+    Webhook {
+        user: String,
+        code: String,
+    },
+    /// OAuth: the `auth` parameter.
+    Token,
+}
+
+async fn handle_webhook(
     State(portal): State<Arc<Mutex<Portal>>>,
     Path((user, code, method)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(
+        portal,
+        Caller::Webhook { user, code },
+        method,
+        query,
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn handle_oauth(
+    State(portal): State<Arc<Mutex<Portal>>>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(portal, Caller::Token, method, query, headers, body).await
+}
+
+/// `GET /oauth/token/?grant_type=refresh_token&client_id&client_secret&refresh_token`.
+async fn handle_token(
+    State(portal): State<Arc<Mutex<Portal>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = parse_php_query(query.as_deref().unwrap_or(""));
+    let get = |k: &str| q.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut p = portal.lock().unwrap_or_else(|e| e.into_inner());
+    p.calls.push(Call {
+        method: "oauth.token".into(),
+        params: q.clone(),
+        status: 200,
+        at: Instant::now(),
+    });
+    let app_ok = p
+        .config
+        .oauth_app
+        .as_ref()
+        .is_some_and(|(id, secret)| *id == get("client_id") && *secret == get("client_secret"));
+    let (status, body) = if get("grant_type") != "refresh_token" {
+        fail(400, "invalid_request", "grant_type must be refresh_token")
+    } else if !app_ok {
+        fail(400, "invalid_client", "Invalid client")
+    } else if p.refresh_token.as_deref() != Some(get("refresh_token").as_str()) {
+        fail(400, "invalid_grant", "Invalid grant")
+    } else {
+        let (access, refresh) = p.issue_tokens();
+        let endpoint = format!("{}/rest/", p.base);
+        (
+            200,
+            json!({
+                "access_token": access, "refresh_token": refresh, "expires": unix_now() as i64 + 3600,
+                "expires_in": 3600, "scope": "crm", "domain": "oauth.bitrix.info", "client_endpoint": endpoint,
+                "server_endpoint": "https://oauth.bitrix.info/rest/", "member_id": "a1b2c3", "status": "P", "user_id": 1
+            }),
+        )
+    };
+    if let Some(last) = p.calls.last_mut() {
+        last.status = status;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    portal: Arc<Mutex<Portal>>,
+    caller: Caller,
+    method: String,
+    query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -283,7 +404,7 @@ async fn handle(
                         q.insert(k.clone(), v.clone());
                     }
                 }
-                p.request(&user, &code, &method, &params, start)
+                p.request(&caller, &method, &params, start)
             }
         };
         p.calls.push(Call {
@@ -316,6 +437,16 @@ async fn handle(
 }
 
 impl Portal {
+    /// A new pair; the previous refresh token stops working.
+    fn issue_tokens(&mut self) -> (String, String) {
+        self.token_seq += 1;
+        let access = format!("access{}", self.token_seq);
+        let refresh = format!("refresh{}", self.token_seq);
+        self.access_token = Some(access.clone());
+        self.refresh_token = Some(refresh.clone());
+        (access, refresh)
+    }
+
     fn random(&mut self) -> f64 {
         // xorshift64*: deterministic faults per seed
         let mut x = self.rng;
@@ -329,15 +460,41 @@ impl Portal {
     /// (status, body, answer HTML instead)
     fn request(
         &mut self,
-        user: &str,
-        code: &str,
+        caller: &Caller,
         method: &str,
         params: &Value,
         start: f64,
     ) -> (u16, Value, bool) {
-        if !user.chars().all(|c| c.is_ascii_digit()) || code != self.config.code {
-            let (s, v) = fail(401, "NO_AUTH_FOUND", "Wrong authorization data");
-            return (s, v, false);
+        match caller {
+            Caller::Webhook { user, code } => {
+                if !user.chars().all(|c| c.is_ascii_digit()) || *code != self.config.code {
+                    let (s, v) = fail(401, "NO_AUTH_FOUND", "Wrong authorization data");
+                    return (s, v, false);
+                }
+            }
+            Caller::Token => {
+                let token = lower_keys(params)
+                    .get("auth")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if token.is_empty() {
+                    let (s, v) = fail(401, "NO_AUTH_FOUND", "Wrong authorization data");
+                    return (s, v, false);
+                }
+                if self.expired_tokens.contains(&token) {
+                    let (s, v) = fail(
+                        401,
+                        "expired_token",
+                        "The access token provided has expired.",
+                    );
+                    return (s, v, false);
+                }
+                if self.access_token.as_deref() != Some(token.as_str()) {
+                    let (s, v) = fail(401, "invalid_token", "Unable to get application by token");
+                    return (s, v, false);
+                }
+            }
         }
         if self.config.rest_unavailable {
             let (s, v) = fail(
