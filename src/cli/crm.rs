@@ -12,6 +12,7 @@ use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -160,6 +161,8 @@ struct Line {
     line: u64,
     origin_id: String,
     outcome: Outcome,
+    /// The deal the lead became (simple CRM mode).
+    deal: Option<u64>,
 }
 
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -172,7 +175,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let rows =
         csv::read(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))?;
-    let (client, mapping) = connect()?;
+    let (client, mut mapping) = connect()?;
     let mut lines = Vec::with_capacity(rows.len());
     let mut leads: Vec<CrmLead> = Vec::new();
     let mut at: Vec<usize> = Vec::new();
@@ -186,6 +189,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     outcome: Outcome::Failed {
                         error: "not sent".into(),
                     },
+                    deal: None,
                 });
                 leads.push(l);
             }
@@ -195,13 +199,15 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
                 outcome: Outcome::Skipped {
                     reason: format!("{}:{}: {e}", path.display(), row.line),
                 },
+                deal: None,
             }),
         }
     }
     let started = Instant::now();
-    let outcomes = push(&client, &mapping, &leads, args.dry_run, args.format).await?;
+    let (outcomes, deals) = push(&client, &mut mapping, &leads, args.dry_run, args.format).await?;
     for (i, o) in outcomes.into_iter().enumerate() {
         if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
+            line.deal = lead_id(&o).and_then(|l| deals.get(&l).copied());
             line.outcome = o;
         }
     }
@@ -211,11 +217,14 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
 /// Ensure the source, then sync with a progress bar on a terminal. Fatal errors end the run.
 async fn push(
     client: &Bitrix24,
-    mapping: &Mapping,
+    mapping: &mut Mapping,
     leads: &[CrmLead],
     dry_run: bool,
     format: Format,
-) -> Result<Vec<Outcome>, CrmError> {
+) -> Result<(Vec<Outcome>, HashMap<u64, u64>), CrmError> {
+    if lead::detect_mode(client, mapping).await? {
+        eprintln!("simple CRM mode: new leads become deals at once");
+    }
     let source = lead::ensure_source(client, mapping, dry_run).await?;
     if source == SourceState::Missing {
         eprintln!(
@@ -239,7 +248,21 @@ async fn push(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    outcomes
+    let outcomes = outcomes?;
+    let mut deals = HashMap::new();
+    if mapping.simple_mode && !dry_run {
+        let ids: Vec<u64> = outcomes.iter().filter_map(lead_id).collect();
+        deals = lead::follow_deals(client, &ids).await?;
+    }
+    Ok((outcomes, deals))
+}
+
+fn lead_id(o: &Outcome) -> Option<u64> {
+    match o {
+        Outcome::Created { id } => *id,
+        Outcome::Updated { id } => Some(*id),
+        _ => None,
+    }
 }
 
 fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) -> ExitCode {
@@ -254,6 +277,9 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
                 .iter()
                 .map(|l| {
                     let mut v = json!({"line": l.line, "origin_id": l.origin_id});
+                    if let (Some(o), Some(deal)) = (v.as_object_mut(), l.deal) {
+                        o.insert("deal_id".into(), json!(deal));
+                    }
                     if let (Some(o), Ok(serde_json::Value::Object(extra))) =
                         (v.as_object_mut(), serde_json::to_value(&l.outcome))
                     {
@@ -290,6 +316,13 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
                 summary.skipped.to_string(),
             ]);
             table.add_row(vec!["failed".to_string(), summary.failed.to_string()]);
+            let deals = lines.iter().filter(|l| l.deal.is_some()).count();
+            if deals > 0 {
+                table.add_row(vec![
+                    "became deals (simple CRM mode)".to_string(),
+                    deals.to_string(),
+                ]);
+            }
             println!("{table}");
             let problems: Vec<&Line> = lines
                 .iter()
@@ -398,6 +431,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     outcome: Outcome::Failed {
                         error: "not sent".into(),
                     },
+                    deal: None,
                 });
                 leads.push(crm);
             }
@@ -412,13 +446,14 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     line: job.id as u64,
                     origin_id: String::new(),
                     outcome: Outcome::Skipped { reason },
+                    deal: None,
                 });
             }
         }
     }
     let started = Instant::now();
-    let outcomes = push(&client, &mapping, &leads, args.dry_run, args.format).await;
-    let outcomes = match outcomes {
+    let outcomes = push(&client, &mut mapping, &leads, args.dry_run, args.format).await;
+    let (outcomes, deals) = match outcomes {
         Ok(o) => o,
         Err(e) => {
             // Nothing landed for sure: give the leases back so the worker retries later.
@@ -452,6 +487,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
+            line.deal = lead_id(&o).and_then(|l| deals.get(&l).copied());
             line.outcome = o;
         }
     }

@@ -146,6 +146,9 @@ impl CrmLead {
                 f.insert("LAST_NAME".into(), rest.join(" ").into());
             }
         }
+        if m.simple_mode && !f.contains_key("NAME") {
+            f.insert("NAME".into(), "Клиент чат-бота".into());
+        }
         if let Some(phone) = &self.phone {
             f.insert(
                 "PHONE".into(),
@@ -215,6 +218,8 @@ pub struct Mapping {
     pub uf_desired_at: Option<String>,
     /// The business time zone (dates in titles and comments).
     pub tz: Tz,
+    /// Simple CRM mode: a new lead becomes a deal at once, which needs a NAME.
+    pub simple_mode: bool,
 }
 
 impl Default for Mapping {
@@ -226,6 +231,7 @@ impl Default for Mapping {
             uf_channel: None,
             uf_desired_at: None,
             tz: chrono_tz::Asia::Novosibirsk,
+            simple_mode: false,
         }
     }
 }
@@ -393,6 +399,45 @@ pub async fn ensure_source(
         Err(CrmError::Api { error, .. }) if error.is_already_exists() => Ok(SourceState::Existed),
         Err(e) => Err(e),
     }
+}
+
+/// Read the portal's CRM mode (`crm.settings.mode.get`: 1 classic, 2 simple) into `m`.
+pub async fn detect_mode(client: &Bitrix24, m: &mut Mapping) -> Result<bool, CrmError> {
+    let answer = client
+        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+        .await?;
+    m.simple_mode = id(&answer.result) == Some(2);
+    Ok(m.simple_mode)
+}
+
+/// The deals our leads became (simple mode, or a robot converted them): lead id → deal id.
+pub async fn follow_deals(
+    client: &Bitrix24,
+    lead_ids: &[u64],
+) -> Result<HashMap<u64, u64>, CrmError> {
+    let mut out = HashMap::new();
+    for chunk in lead_ids.chunks(BATCH_MAX) {
+        let commands: Vec<Command> = chunk
+            .iter()
+            .map(|lead| Command {
+                label: format!("deal{lead}"),
+                method: "crm.deal.list".into(),
+                params: json!({"filter": {"LEAD_ID": lead}, "select": ["ID", "LEAD_ID"], "order": {"ID": "ASC"}}),
+            })
+            .collect();
+        let answer = client.batch(&commands, Retry::Safe).await?;
+        for lead in chunk {
+            let deal = answer
+                .results
+                .get(&format!("deal{lead}"))
+                .and_then(Value::as_array)
+                .and_then(|rows| rows.iter().filter_map(|r| r.get("ID").and_then(id)).min());
+            if let Some(deal) = deal {
+                out.insert(*lead, deal);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Leads per chunk: one batch slot is the ORIGIN_ID lookup.

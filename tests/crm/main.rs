@@ -489,25 +489,49 @@ async fn batch_reports_per_label_and_empty_maps_as_arrays() {
 }
 
 #[tokio::test]
-async fn simple_mode_converts_new_leads() {
+async fn simple_mode_names_every_lead_and_follows_it_to_its_deal() {
     let emu = Emulator::start(Config {
         simple_mode: true,
         ..Config::default()
     })
     .await;
     let c = client(&emu, 2.0, 50.0);
-    let mode = c
-        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+    let mut m = Mapping::default();
+    assert!(lead::detect_mode(&c, &mut m).await.expect("mode"));
+    let mut nameless = lead("s-2", "x", Some("+79131110001"), LeadChannel::Phone);
+    nameless.name = None;
+    let leads = [
+        lead("s-1", "Вера", Some("+79131110000"), LeadChannel::Vk),
+        nameless,
+    ];
+    lead::ensure_source(&c, &m, false).await.expect("source");
+    let out = lead::sync(&c, &m, &leads, false, &|_| {})
         .await
-        .expect("mode");
-    assert_eq!(mode.result, json!(2));
-    push(
-        &c,
-        &[lead("s-1", "Вера", Some("+79131110000"), LeadChannel::Vk)],
-    )
-    .await
-    .expect("sync");
-    assert_eq!(emu.leads()[0]["STATUS_ID"], "CONVERTED");
+        .expect("sync");
+    let ids: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Created { id } => *id,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(
+        emu.leads().iter().all(|l| l["STATUS_ID"] == "CONVERTED"),
+        "a NAME lets every lead convert"
+    );
+    let deals = lead::follow_deals(&c, &ids).await.expect("deals");
+    assert_eq!(deals.len(), 2, "{deals:?}");
+    // Without the simple-mode NAME, the portal could not convert a nameless lead.
+    let emu = Emulator::start(Config {
+        simple_mode: true,
+        ..Config::default()
+    })
+    .await;
+    let c = client(&emu, 2.0, 50.0);
+    let out = push(&c, &leads[1..]).await.expect("sync");
+    assert!(matches!(out[0], Outcome::Created { .. }));
+    assert_eq!(emu.leads()[0]["STATUS_ID"], "NEW");
 }
 
 #[test]
@@ -579,17 +603,19 @@ async fn bot_cli(webhook: String, args: &[&str]) -> (i32, String, String) {
     .expect("join")
 }
 
+const SYNC_FIXTURE_JSON: [&str; 6] = [
+    "crm",
+    "sync",
+    "--leads",
+    "fixtures/leads.csv",
+    "--format",
+    "json",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crm_sync_cli_reports_every_row_and_a_rerun_creates_nothing() {
     let emu = Emulator::start(Config::default()).await;
-    let args = [
-        "crm",
-        "sync",
-        "--leads",
-        "fixtures/leads.csv",
-        "--format",
-        "json",
-    ];
+    let args = SYNC_FIXTURE_JSON;
     let (code, out, err) = bot_cli(emu.webhook(), &args).await;
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).expect("json output");
@@ -812,4 +838,28 @@ async fn oauth_renews_an_expired_token_once_and_stores_the_new_pair() {
         err.is_fatal() && err.to_string().contains("authorize the application again"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_sync_cli_in_simple_mode_reports_the_deals() {
+    let emu = Emulator::start(Config {
+        simple_mode: true,
+        ..Config::default()
+    })
+    .await;
+    let args = SYNC_FIXTURE_JSON;
+    let (code, out, err) = bot_cli(emu.webhook(), &args).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let with_deal = v["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["deal_id"].is_u64())
+        .count();
+    assert_eq!(
+        with_deal,
+        emu.lock().deals.len() + v["summary"]["updated"].as_u64().unwrap_or(0) as usize
+    );
+    assert!(err.contains("simple CRM mode"), "{err}");
 }

@@ -96,6 +96,7 @@ pub struct Portal {
     pub config: Config,
     pub leads: BTreeMap<u64, Map<String, Value>>,
     pub contacts: BTreeMap<u64, Map<String, Value>>,
+    pub deals: BTreeMap<u64, Value>,
     pub statuses: Vec<Map<String, Value>>,
     next_id: u64,
     level: f64,
@@ -155,6 +156,7 @@ impl Emulator {
             config,
             leads: BTreeMap::new(),
             contacts: BTreeMap::new(),
+            deals: BTreeMap::new(),
             statuses: stock_sources(),
             next_id: 1,
             level: 0.0,
@@ -628,6 +630,20 @@ impl Portal {
                     None => return Err(fail(400, "", "Not found")),
                 }
             }
+            "crm.deal.list" => {
+                let lead = params.pointer("/filter/LEAD_ID").map(scalar_text);
+                let rows: Vec<Value> = self
+                    .deals
+                    .values()
+                    .filter(|d| {
+                        lead.as_ref()
+                            .is_none_or(|l| d.get("LEAD_ID").map(scalar_text).as_ref() == Some(l))
+                    })
+                    .cloned()
+                    .collect();
+                extra.insert("total".into(), json!(rows.len()));
+                Value::Array(rows)
+            }
             "crm.lead.list" => {
                 let (rows, total, next) = self.lead_list(&params);
                 extra.insert("total".into(), json!(total));
@@ -867,14 +883,7 @@ impl Portal {
         self.next_id += 1;
         let mut lead = Map::new();
         lead.insert("ID".into(), json!(id.to_string()));
-        lead.insert(
-            "STATUS_ID".into(),
-            json!(if self.config.simple_mode {
-                "CONVERTED"
-            } else {
-                "NEW"
-            }),
-        );
+        lead.insert("STATUS_ID".into(), json!("NEW"));
         lead.insert("OPPORTUNITY".into(), json!("0.00"));
         lead.insert("ASSIGNED_BY_ID".into(), json!("1"));
         for (k, v) in fields {
@@ -906,6 +915,18 @@ impl Portal {
             json!(if lead.contains_key("EMAIL") { "Y" } else { "N" }),
         );
         lead.insert("DATE_MODIFY".into(), json!(portal_now()));
+        // Simple mode converts at once into a deal, which needs a NAME.
+        let named = lead
+            .get("NAME")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if self.config.simple_mode && named {
+            lead.insert("STATUS_ID".into(), json!("CONVERTED"));
+            let deal = self.next_id;
+            self.next_id += 1;
+            let title = lead.get("TITLE").cloned().unwrap_or(json!(""));
+            self.deals.insert(deal, json!({"ID": deal.to_string(), "LEAD_ID": id.to_string(), "TITLE": title, "STAGE_ID": "NEW", "CATEGORY_ID": "0"}));
+        }
         self.leads.insert(id, lead);
         Ok(json!(id))
     }
