@@ -368,6 +368,9 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
 
 /// The outbox path: lease the due `crm_lead` jobs, push their leads, then complete each job
 /// or schedule its retry. A dry run only reads the pending jobs.
+/// The outbox jobs `--pending` carries out: leads first, then the bookings that update them.
+const KINDS: [JobKind; 2] = [JobKind::CrmLead, JobKind::CrmBooking];
+
 async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let profile = match &args.profile {
         Some(path) => crate::config::load(path)?,
@@ -376,29 +379,17 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let store = args.db.open().await?;
     let (client, mut mapping) = connect()?;
     mapping.tz = profile.business.timezone;
-    let service_name = |id: &crate::domain::ServiceId| {
-        profile
-            .services
-            .iter()
-            .find(|s| &s.id == id)
-            .map_or_else(|| id.to_string(), |s| s.name.clone())
-    };
     let now = chrono::Utc::now();
     let jobs = if args.dry_run {
         store
             .pending_jobs()
             .await?
             .into_iter()
-            .filter(|j| j.kind == JobKind::CrmLead && j.done_at.is_none())
+            .filter(|j| KINDS.contains(&j.kind) && j.done_at.is_none())
             .collect()
     } else {
         store
-            .claim_outbox(
-                &[JobKind::CrmLead],
-                now,
-                chrono::Duration::minutes(10),
-                10_000,
-            )
+            .claim_outbox(&KINDS, now, chrono::Duration::minutes(10), 10_000)
             .await?
     };
     let stored = store.leads().await?;
@@ -406,7 +397,12 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut leads = Vec::new();
     let mut at = Vec::new();
     let mut job_of = Vec::new();
+    let mut booking_jobs = Vec::new();
     for job in &jobs {
+        if job.kind == JobKind::CrmBooking {
+            booking_jobs.push(job);
+            continue;
+        }
         let lead_id = serde_json::from_str::<serde_json::Value>(&job.payload)
             .ok()
             .and_then(|v| v.get("lead").and_then(serde_json::Value::as_i64));
@@ -419,7 +415,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     phone: l.contact.phone.clone(),
                     email: l.contact.email.clone(),
                     channel: l.client.channel.into(),
-                    service: l.service.as_ref().map(service_name),
+                    service: l.service.as_ref().map(|s| service_name(&profile, s)),
                     desired_at: l.desired_at,
                     comment: Some(format!("Клиент {}", l.client)),
                 };
@@ -456,7 +452,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let (outcomes, deals) = match outcomes {
         Ok(o) => o,
         Err(e) => {
-            // Nothing landed for sure: give the leases back so the worker retries later.
+            // Give the leases back; a retry finds whatever landed and updates it.
             if !args.dry_run {
                 for &id in &job_of {
                     store
@@ -491,5 +487,99 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
             line.outcome = o;
         }
     }
+    for job in booking_jobs {
+        let outcome = if args.dry_run {
+            Outcome::Skipped {
+                reason: format!("dry run: booking job {} not sent", job.id),
+            }
+        } else {
+            match booking_change(&store, &stored, job, &profile).await? {
+                None => Outcome::Skipped {
+                    reason: format!("job {}: booking or its lead not found", job.id),
+                },
+                Some(change) => match lead::update_for_booking(&client, &mapping, &change).await {
+                    Ok(Some(id)) => Outcome::Updated { id },
+                    Ok(None) => Outcome::Failed {
+                        error: "the client's lead is not in Bitrix24 yet".into(),
+                    },
+                    Err(e) if e.is_fatal() => return Err(e.into()),
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
+                },
+            }
+        };
+        if !args.dry_run {
+            match &outcome {
+                Outcome::Updated { .. } | Outcome::Created { .. } => {
+                    store.complete_job(job.id, chrono::Utc::now()).await?;
+                }
+                Outcome::Failed { error } | Outcome::Skipped { reason: error } => {
+                    let at = chrono::Utc::now() + chrono::Duration::minutes(5);
+                    store.retry_job(job.id, error, at).await?;
+                }
+            }
+        }
+        lines.push(Line {
+            line: job.id as u64,
+            origin_id: String::new(),
+            outcome,
+            deal: None,
+        });
+    }
     Ok(report(&client, &lines, started, &args))
+}
+
+/// What a `crm_booking` job (payload `{"booking": id, "change": …}`) says, with the ORIGIN_ID
+/// of the client's latest lead. None when the booking or the lead is unknown.
+async fn booking_change(
+    store: &crate::store::Store,
+    leads: &[crate::store::StoredLead],
+    job: &crate::store::Job,
+    profile: &crate::config::Profile,
+) -> anyhow::Result<Option<lead::BookingChange>> {
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let id = job.booking.clone().or_else(|| {
+        payload
+            .get("booking")
+            .and_then(serde_json::Value::as_str)
+            .map(|s| crate::domain::BookingId(s.to_string()))
+    });
+    let Some(id) = id else { return Ok(None) };
+    let Some(stored) = store.booking(&id).await? else {
+        return Ok(None);
+    };
+    let b = &stored.booking;
+    let Some(lead) = leads
+        .iter()
+        .filter(|l| l.client == b.client)
+        .max_by_key(|l| l.id)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(lead::BookingChange {
+        lead_origin_id: format!("lead-{}", lead.id),
+        booking_id: b.id.to_string(),
+        change: payload
+            .get("change")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("changed")
+            .to_string(),
+        service: service_name(profile, &b.service),
+        start: b.slot.start,
+        staff: profile
+            .staff
+            .iter()
+            .find(|s| s.id == b.slot.staff)
+            .map_or_else(|| b.slot.staff.to_string(), |s| s.name.clone()),
+    }))
+}
+
+/// The service as the business names it ("маникюр"), or its id when the profile lacks it.
+fn service_name(profile: &crate::config::Profile, id: &crate::domain::ServiceId) -> String {
+    profile
+        .services
+        .iter()
+        .find(|s| &s.id == id)
+        .map_or_else(|| id.to_string(), |s| s.name.clone())
 }

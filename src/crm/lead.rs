@@ -440,6 +440,86 @@ pub async fn follow_deals(
     Ok(out)
 }
 
+/// A booking change to show on the lead it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingChange {
+    /// ORIGIN_ID of the client's lead.
+    pub lead_origin_id: String,
+    pub booking_id: String,
+    /// `created`, `moved`, `cancelled`, `confirmed`.
+    pub change: String,
+    pub service: String,
+    pub start: DateTime<Utc>,
+    pub staff: String,
+}
+
+/// Update the lead of a booking: TITLE and STATUS_DESCRIPTION say what is booked and when.
+/// Ok(None) when the lead is not in the portal yet (push the lead first, then retry).
+pub async fn update_for_booking(
+    client: &Bitrix24,
+    m: &Mapping,
+    b: &BookingChange,
+) -> Result<Option<u64>, CrmError> {
+    let found = client
+        .call(
+            "crm.lead.list",
+            &json!({
+                "filter": {"ORIGINATOR_ID": m.originator_id, "ORIGIN_ID": b.lead_origin_id},
+                "select": ["ID", "NAME"],
+                "order": {"ID": "ASC"},
+            }),
+            Retry::Safe,
+        )
+        .await?;
+    let Some(row) = found
+        .result
+        .as_array()
+        .and_then(|rows| rows.first())
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let Some(lead_id) = row.get("ID").and_then(id) else {
+        return Ok(None);
+    };
+    let when = b.start.with_timezone(&m.tz).format("%d.%m %H:%M");
+    let what = match b.change.as_str() {
+        "created" => "записан(а)",
+        "moved" => "запись перенесена",
+        "cancelled" => "запись отменена",
+        "confirmed" => "запись подтверждена",
+        other => other,
+    };
+    let name = row.get("NAME").and_then(Value::as_str).unwrap_or("");
+    let mut fields = Map::new();
+    fields.insert(
+        "TITLE".into(),
+        format!("{} на {when} — {name}", b.service)
+            .trim_end_matches(" — ")
+            .into(),
+    );
+    fields.insert(
+        "STATUS_DESCRIPTION".into(),
+        format!(
+            "{what}: {} {when}, мастер {}, запись № {}",
+            b.service, b.staff, b.booking_id
+        )
+        .into(),
+    );
+    if let Some(uf) = &m.uf_desired_at {
+        fields.insert(uf.clone(), b.start.with_timezone(&m.tz).to_rfc3339().into());
+    }
+    client
+        .call(
+            "crm.lead.update",
+            &json!({"id": lead_id, "fields": fields, "params": {"REGISTER_SONET_EVENT": "Y"}}),
+            // An update repeated is the same update.
+            Retry::Safe,
+        )
+        .await?;
+    Ok(Some(lead_id))
+}
+
 /// Leads per chunk: one batch slot is the ORIGIN_ID lookup.
 const CHUNK: usize = BATCH_MAX - 1;
 /// Times a lead is looked up again after a write batch of unknown fate.

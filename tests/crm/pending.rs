@@ -32,10 +32,16 @@ async fn pending_lead_jobs_are_pushed_once_and_completed(db: TestDb) {
     let store = &db.store;
     let pending = |jobs: Vec<bot::store::Job>| {
         jobs.into_iter()
-            .filter(|j| j.kind == JobKind::CrmLead && j.done_at.is_none())
+            .filter(|j| {
+                matches!(j.kind, JobKind::CrmLead | JobKind::CrmBooking) && j.done_at.is_none()
+            })
             .count()
     };
-    assert_eq!(pending(store.pending_jobs().await.expect("jobs")), 1);
+    assert_eq!(
+        pending(store.pending_jobs().await.expect("jobs")),
+        2,
+        "the lead and the booking"
+    );
 
     let emu = Emulator::start(Config::default()).await;
     let args = [
@@ -51,6 +57,11 @@ async fn pending_lead_jobs_are_pushed_once_and_completed(db: TestDb) {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["summary"]["created"], json!(1), "{v}");
+    assert_eq!(
+        v["summary"]["updated"],
+        json!(1),
+        "the booking updates the lead: {v}"
+    );
     let leads = emu.leads();
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0]["PHONE"][0]["VALUE"], "+79131234567");
@@ -60,6 +71,15 @@ async fn pending_lead_jobs_are_pushed_once_and_completed(db: TestDb) {
             .is_some_and(|t| t.starts_with("маникюр на 23.11 15:00")),
         "{}",
         leads[0]["TITLE"]
+    );
+    assert!(
+        leads[0]["STATUS_DESCRIPTION"]
+            .as_str()
+            .is_some_and(|d| d.contains("записан")
+                && d.contains("23.11 15:00")
+                && d.contains("Ольга")),
+        "{}",
+        leads[0]["STATUS_DESCRIPTION"]
     );
     assert!(
         leads[0]["ORIGIN_ID"]
