@@ -758,13 +758,44 @@ impl Bitrix24 {
                 Value::String(format!("{}?{}", c.method, php_query(&c.params))),
             );
         }
+        // The operating limit counts each inner command against its own method.
+        let mut methods: Vec<String> = commands
+            .iter()
+            .map(|c| c.method.to_ascii_lowercase())
+            .collect();
+        methods.sort();
+        methods.dedup();
+        for m in &methods {
+            self.wait_method(m).await;
+        }
         let answer = self
             .call("batch", &json!({"halt": 0, "cmd": cmd}), retry)
             .await?;
-        parse_batch(&answer.result).map_err(|detail| CrmError::BadResponse {
+        let parsed = parse_batch(&answer.result).map_err(|detail| CrmError::BadResponse {
             method: "batch".into(),
             detail,
-        })
+        })?;
+        let times = object_or_empty(answer.result.get("result_time")).unwrap_or_default();
+        for c in commands {
+            let method = c.method.to_ascii_lowercase();
+            if let Some(reset) = times
+                .get(&c.label)
+                .and_then(|t| t.get("operating_reset_at"))
+                .and_then(number)
+                && let Ok(mut r) = self.reset_at.lock()
+            {
+                r.insert(method.clone(), reset);
+            }
+            if parsed
+                .errors
+                .get(&c.label)
+                .is_some_and(ApiError::is_operation_limit)
+            {
+                self.bump(|s| s.operation_limit_pauses += 1);
+                self.pause_method(&method);
+            }
+        }
+        Ok(parsed)
     }
 }
 

@@ -627,6 +627,16 @@ pub async fn sync(
                         let Some(i) = c.label.get(3..).and_then(|n| n.parse::<usize>().ok()) else {
                             continue;
                         };
+                        let limited = answer
+                            .errors
+                            .get(&c.label)
+                            .is_some_and(|e| e.is_operation_limit() || e.is_query_limit());
+                        if limited && rounds[i] + 1 < MAX_ROUNDS * 4 {
+                            // The method is paused until its reset; the command did not run.
+                            rounds[i] += 1;
+                            queue.push_back(i);
+                            continue;
+                        }
                         outcomes[i] = Some(if let Some(err) = answer.errors.get(&c.label) {
                             Outcome::Failed {
                                 error: err.to_string(),

@@ -57,6 +57,20 @@ async fn push(c: &Bitrix24, leads: &[CrmLead]) -> Result<Vec<Outcome>, CrmError>
     lead::sync(c, &m, leads, false, &|_| {}).await
 }
 
+/// `n` leads with ids `{prefix}-{i}` and phones `+7{code}NNNNNN` (code: operator + first digit).
+fn numbered_leads(prefix: &str, code: &str, n: usize, channel: LeadChannel) -> Vec<CrmLead> {
+    (0..n)
+        .map(|i| {
+            lead(
+                &format!("{prefix}-{i}"),
+                "Клиент",
+                Some(&format!("+7{code}{i:06}")),
+                channel,
+            )
+        })
+        .collect()
+}
+
 /// Every phone of `leads` is on exactly one lead of the portal.
 fn assert_one_lead_per_phone(emu: &Emulator, leads: &[CrmLead]) {
     let stored: Vec<String> = emu
@@ -233,16 +247,7 @@ async fn two_hundred_leads_respect_the_bucket() {
     })
     .await;
     let c = client(&emu, 10.0, 4.0);
-    let leads: Vec<CrmLead> = (0..200)
-        .map(|i| {
-            lead(
-                &format!("b-{i}"),
-                "Клиент",
-                Some(&format!("+7913{:07}", 1_000_000 + i)),
-                LeadChannel::Instagram,
-            )
-        })
-        .collect();
+    let leads: Vec<CrmLead> = numbered_leads("b", "9131", 200, LeadChannel::Instagram);
     let started = Instant::now();
     let out = push(&c, &leads).await.expect("sync");
     let took = started.elapsed();
@@ -322,16 +327,7 @@ async fn throughput_after_the_burst_at_the_default_limits() {
             .await
             .expect("warm-up");
     }
-    let leads: Vec<CrmLead> = (0..200)
-        .map(|i| {
-            lead(
-                &format!("t-{i}"),
-                "Клиент",
-                Some(&format!("+7923{:07}", 2_000_000 + i)),
-                LeadChannel::Web,
-            )
-        })
-        .collect();
+    let leads: Vec<CrmLead> = numbered_leads("t", "9232", 200, LeadChannel::Web);
     let started = Instant::now();
     let before = c.stats().requests;
     let out = push(&c, &leads).await.expect("sync");
@@ -346,6 +342,22 @@ async fn throughput_after_the_burst_at_the_default_limits() {
         rate
     );
     assert!(rate >= 30.0, "{rate} leads/s");
+}
+
+#[tokio::test]
+async fn operation_time_limit_inside_a_batch_pauses_the_method_and_lands_the_rest() {
+    // crm.lead.add is blocked for 1 s after every 30 runs; inner commands count, batch does not.
+    let emu = Emulator::start(Config {
+        operating_block: Some(("crm.lead.add".into(), 30, Duration::from_secs(1))),
+        ..Config::default()
+    })
+    .await;
+    let c = client(&emu, 2.0, 50.0);
+    let leads: Vec<CrmLead> = numbered_leads("op", "9604", 100, LeadChannel::Whatsapp);
+    let out = push(&c, &leads).await.expect("sync");
+    assert_eq!(SyncReport::of(&out).created, 100, "{out:?}");
+    assert!(c.stats().operation_limit_pauses > 0);
+    assert_one_lead_per_phone(&emu, &leads);
 }
 
 #[tokio::test]
@@ -715,16 +727,7 @@ async fn reconciliation_finds_leads_converted_since_the_last_run_across_pages() 
     use bot::crm::events::{changed_since, lead_status};
     let emu = Emulator::start(Config::default()).await;
     let c = client(&emu, 50.0, 50.0);
-    let leads: Vec<CrmLead> = (0..60)
-        .map(|i| {
-            lead(
-                &format!("r-{i}"),
-                "Клиент",
-                Some(&format!("+7952{:07}", 3_000_000 + i)),
-                LeadChannel::Web,
-            )
-        })
-        .collect();
+    let leads: Vec<CrmLead> = numbered_leads("r", "9523", 60, LeadChannel::Web);
     push(&c, &leads).await.expect("sync");
     let m = Mapping::default();
     let all = changed_since(&c, &m, chrono::Utc::now() - chrono::Duration::hours(1))
