@@ -271,30 +271,37 @@ async fn two_hundred_leads_respect_the_bucket() {
 #[tokio::test]
 async fn query_limit_exceeded_and_broken_writes_still_land_every_lead_exactly_once() {
     // The client believes in a bigger bucket than the portal's, 30 % of requests get an
-    // injected 503 and 20 % of writes answer 500 after doing the work.
-    let emu = Emulator::start(Config {
-        rate: 20.0,
-        burst: 3.0,
-        random_503: 0.3,
-        fail_after_write: 0.2,
-        ..Config::default()
-    })
-    .await;
-    let c = client(&emu, 100.0, 50.0);
-    let (leads, _) = fixture_leads();
-    let out = push(&c, &leads).await.expect("sync");
-    let report = SyncReport::of(&out);
-    assert_eq!(report.failed, 0, "{out:?}");
-    let (violations, injected) = {
-        let p = emu.lock();
-        (p.violations, p.injected)
-    };
-    assert!(
-        violations > 0 && injected > 0,
-        "faults happened: {violations} {injected}"
-    );
-    assert!(c.stats().query_limit_retries > 0);
-    assert_one_lead_per_phone(&emu, &leads);
+    // injected 503 and 20 % of writes answer 500 after doing the work. Several fault patterns.
+    for seed in [7, 11, 23] {
+        let emu = Emulator::start(Config {
+            rate: 20.0,
+            burst: 3.0,
+            random_503: 0.3,
+            fail_after_write: 0.2,
+            seed,
+            ..Config::default()
+        })
+        .await;
+        let c = client(&emu, 100.0, 50.0);
+        let (leads, _) = fixture_leads();
+        let out = push(&c, &leads).await.expect("sync");
+        let report = SyncReport::of(&out);
+        assert_eq!(report.failed, 0, "seed {seed}: {out:?}");
+        let (violations, injected) = {
+            let p = emu.lock();
+            (p.violations, p.injected)
+        };
+        assert!(
+            violations > 0 && injected > 0,
+            "seed {seed}: faults happened: {violations} {injected}"
+        );
+        assert!(c.stats().query_limit_retries > 0);
+        assert_one_lead_per_phone(&emu, &leads);
+        // The rerun, under the same faults, creates nothing.
+        let again = SyncReport::of(&push(&c, &leads).await.expect("rerun"));
+        assert_eq!((again.created, again.failed), (0, 0), "seed {seed}");
+        assert_one_lead_per_phone(&emu, &leads);
+    }
 }
 
 #[tokio::test]
