@@ -418,6 +418,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     service: l.service.as_ref().map(|s| service_name(&profile, s)),
                     desired_at: l.desired_at,
                     comment: Some(format!("Клиент {}", l.client)),
+                    utm: Vec::new(),
                 };
                 at.push(lines.len());
                 job_of.push(job.id);

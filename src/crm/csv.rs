@@ -1,6 +1,7 @@
 //! The test-lead CSV of `bot crm sync --leads FILE.csv`: a header row with the columns
-//! `name,phone,email,channel,service,desired_at,comment,external_id` (any order), then one lead
-//! per row. Every row comes back — a valid lead or the line and field of what is wrong — so
+//! `name,phone,email,channel,service,desired_at,comment,external_id` (any order; optional
+//! `utm_source`, `utm_medium`, `utm_campaign`, `utm_content`, `utm_term` columns too), then one
+//! lead per row. Every row comes back — a valid lead or the line and field of what is wrong — so
 //! nothing is silently lost.
 
 use super::lead::{CrmLead, LeadChannel};
@@ -83,6 +84,16 @@ pub fn read(input: impl Read) -> Result<Vec<Row>, FileError> {
             ),
         });
     }
+    let utm_cols: Vec<(usize, String)> = [
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+    ]
+    .iter()
+    .filter_map(|name| index(name).map(|i| (i, name.to_ascii_uppercase())))
+    .collect();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     let mut last_line = 1u64;
@@ -102,7 +113,16 @@ pub fn read(input: impl Read) -> Result<Vec<Row>, FileError> {
                     })
                 } else {
                     let cell = |c: usize| record.get(cols[c]).unwrap_or("");
-                    parse_row(line, &cell)
+                    parse_row(line, &cell).map(|mut lead| {
+                        lead.utm = utm_cols
+                            .iter()
+                            .filter_map(|(i, field)| {
+                                opt(record.get(*i).unwrap_or(""))
+                                    .map(|v| (field.clone(), v.chars().take(255).collect()))
+                            })
+                            .collect();
+                        lead
+                    })
                 };
                 rows.push(Row { line, lead });
             }
@@ -202,6 +222,7 @@ fn parse_row<'a>(line: u64, cell: &dyn Fn(usize) -> &'a str) -> Result<CrmLead, 
         service,
         desired_at,
         comment,
+        utm: Vec::new(),
     })
 }
 
@@ -247,6 +268,24 @@ mod tests {
                 (4, "channel".into()),
                 (5, "desired_at".into())
             ]
+        );
+    }
+
+    #[test]
+    fn optional_utm_columns_become_utm_fields() {
+        let text = "phone,name,email,channel,service,desired_at,comment,external_id,utm_campaign\n\
+                    89131234567,Анна,,vk,,,,a1,black_friday\n";
+        let rows = read(text.as_bytes()).unwrap_or_default();
+        let utm = rows
+            .first()
+            .and_then(|r| r.lead.as_ref().ok())
+            .map(|l| l.utm.clone());
+        assert_eq!(
+            utm,
+            Some(vec![(
+                "UTM_CAMPAIGN".to_string(),
+                "black_friday".to_string()
+            )])
         );
     }
 

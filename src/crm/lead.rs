@@ -98,6 +98,8 @@ pub struct CrmLead {
     pub service: Option<String>,
     pub desired_at: Option<DateTime<Utc>>,
     pub comment: Option<String>,
+    /// Campaign tags when known: (`UTM_SOURCE`…`UTM_TERM`, value).
+    pub utm: Vec<(String, String)>,
 }
 
 impl CrmLead {
@@ -114,6 +116,7 @@ impl CrmLead {
                 .or_else(|| lead.service.as_ref().map(|s| s.to_string())),
             desired_at: lead.desired_at,
             comment: Some(format!("Клиент {} ({})", lead.client, lead.source)),
+            utm: Vec::new(),
         }
     }
 
@@ -181,6 +184,9 @@ impl CrmLead {
         f.insert("ORIGINATOR_ID".into(), m.originator_id.clone().into());
         f.insert("ORIGIN_ID".into(), self.origin_id.clone().into());
         f.insert("OPENED".into(), "Y".into());
+        for (k, v) in &self.utm {
+            f.insert(k.clone(), v.clone().into());
+        }
         if let Some(uf) = &m.uf_channel {
             f.insert(uf.clone(), self.channel.as_str().into());
         }
@@ -834,6 +840,7 @@ mod tests {
             service: Some("маникюр".into()),
             desired_at: "2026-11-20T08:00:00Z".parse().ok(),
             comment: None,
+            utm: vec![("UTM_SOURCE".into(), "vk_ads".into())],
         };
         let m = Mapping {
             uf_channel: Some("UF_CRM_CHANNEL".into()),
@@ -847,6 +854,7 @@ mod tests {
         assert_eq!(f["SOURCE_ID"], "CHAT_BOT");
         assert_eq!(f["ORIGIN_ID"], "x-1");
         assert_eq!(f["UF_CRM_CHANNEL"], "whatsapp");
+        assert_eq!(f["UTM_SOURCE"], "vk_ads");
         assert!(
             f["SOURCE_DESCRIPTION"]
                 .as_str()

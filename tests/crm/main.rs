@@ -37,6 +37,7 @@ fn lead(origin: &str, name: &str, phone: Option<&str>, channel: LeadChannel) -> 
         service: Some("маникюр".into()),
         desired_at: "2026-11-20T08:00:00Z".parse().ok(),
         comment: Some("хочет к Ольге".into()),
+        utm: Vec::new(),
     }
 }
 
