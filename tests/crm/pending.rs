@@ -53,6 +53,15 @@ async fn pending_lead_jobs_are_pushed_once_and_completed(db: TestDb) {
         "--format",
         "json",
     ];
+    // A dry run reports and leaves every job pending.
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let (code, out, err) = bot_cli(emu.webhook(), &dry).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["summary"]["created"], json!(1), "would be created: {v}");
+    assert!(emu.leads().is_empty());
+    assert_eq!(pending(store.pending_jobs().await.expect("jobs")), 2);
+
     let (code, out, err) = bot_cli(emu.webhook(), &args).await;
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).expect("json");
