@@ -586,6 +586,8 @@ impl Bitrix24 {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
+                    // reqwest names the URL, which carries the webhook code: drop it.
+                    let e = e.without_url();
                     let last = format!("network: {}", error_chain(&e));
                     // A request that never connected did not run; otherwise it may have.
                     if give_up || (retry == Retry::OnlyUnexecuted && !e.is_connect()) {
@@ -606,13 +608,19 @@ impl Bitrix24 {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .unwrap_or("(no Location header)")
-                    .to_string();
+                    .unwrap_or("(no Location header)");
+                // The new address carries the webhook code: show it masked, without the method.
+                let suffix = format!("{method}.json");
+                let location = match location.strip_suffix(&suffix) {
+                    Some(base) => mask_webhook(base),
+                    None => mask_webhook(location),
+                };
                 return Err(CrmError::Moved { status, location });
             }
             let body = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
+                    let e = e.without_url();
                     let last = format!("reading the answer: {}", error_chain(&e));
                     if give_up || retry == Retry::OnlyUnexecuted {
                         return Err(CrmError::Unavailable {

@@ -101,7 +101,8 @@ impl OAuth {
             .map_err(|e| CrmError::Unavailable {
                 method: "oauth/token".into(),
                 attempts: 1,
-                last: e.to_string(),
+                // The URL carries client_secret and the refresh token: never show it.
+                last: e.without_url().to_string(),
             })?;
         let status = response.status().as_u16();
         let value: serde_json::Value =

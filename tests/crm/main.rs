@@ -874,3 +874,63 @@ async fn crm_sync_cli_in_simple_mode_reports_the_deals() {
     );
     assert!(err.contains("simple CRM mode"), "{err}");
 }
+
+#[tokio::test]
+async fn a_renamed_portal_is_reported_not_followed() {
+    // The old address answers 302 to the new one; a followed POST would lose its body.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::FOUND,
+            [(
+                axum::http::header::LOCATION,
+                "https://new-salon.bitrix24.ru/rest/1/k3y/crm.lead.add.json",
+            )],
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let c = Bitrix24::new(Settings::new(&format!("http://{addr}/rest/1/k3y/")).expect("url"))
+        .expect("client");
+    let err = c
+        .call(
+            "crm.lead.add",
+            &json!({"fields": {}}),
+            Retry::OnlyUnexecuted,
+        )
+        .await
+        .expect_err("moved");
+    assert!(err.is_fatal());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("https://new-salon.bitrix24.ru/rest/1/k3***/"),
+        "{msg}"
+    );
+    assert!(!msg.contains("k3y"), "the code is masked: {msg}");
+}
+
+#[tokio::test]
+async fn network_errors_never_show_the_webhook_code() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener); // nobody listens there now
+    let mut s = Settings::new(&format!("http://{addr}/rest/1/topsecretcode/")).expect("url");
+    s.max_attempts = 2;
+    s.backoff = Duration::from_millis(1);
+    let err = Bitrix24::new(s)
+        .expect("client")
+        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+        .await
+        .expect_err("down");
+    assert!(
+        matches!(err, CrmError::Unavailable { attempts: 2, .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("topsecretcode"), "{err}");
+}
