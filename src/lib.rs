@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod domain;
 pub mod engine;
 pub mod nlu;

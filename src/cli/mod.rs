@@ -3,6 +3,7 @@
 
 mod booking;
 mod calendar;
+mod crm;
 mod db;
 mod test;
 mod understand;
@@ -32,7 +33,8 @@ pub enum Command {
     /// Compute KPIs: response time, qualified %, booking conversion, no-shows.
     Report,
     /// Bitrix24 CRM: push test or pending leads, verify the integration.
-    Crm,
+    #[command(subcommand)]
+    Crm(crm::CrmCommand),
     /// Show how the bot understands messages: one JSON object per message.
     Understand(understand::Args),
     /// The database: apply migrations, show status (`--db` / DATABASE_URL).
@@ -69,7 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),
         Command::Report => not_yet("report"),
-        Command::Crm => not_yet("crm"),
+        Command::Crm(cmd) => crm::run(cmd),
     }
 }
 

@@ -1,0 +1,864 @@
+//! Our leads as Bitrix24 leads, and the deduplicating sync that pushes them.
+//!
+//! Mapping: TITLE (service and local date), NAME/LAST_NAME, PHONE (E.164, `MOBILE`), EMAIL,
+//! SOURCE_ID (our `CHAT_BOT` source, registered when missing), SOURCE_DESCRIPTION (the
+//! channel), COMMENTS, ORIGINATOR_ID/ORIGIN_ID (our ids, so a lead is always found again) and
+//! the configured `UF_CRM_*` fields.
+//!
+//! Sync: CRM v2 has no idempotency key, so before any add we look the lead up — by ORIGIN_ID
+//! and by `crm.duplicate.findbycomm` on the phone's written variants — in one batch per chunk
+//! of leads, then add or update in a second batch. Leads of one chunk never share a phone,
+//! e-mail or id (a repeat waits for the next chunk), and a write batch whose fate is unknown
+//! is looked up again rather than resent: every lead lands exactly once.
+
+use super::bitrix24::{
+    ApiError, BATCH_MAX, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, Retry, id, object_or_empty,
+};
+use crate::domain::{ChannelKind, Lead};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Where a lead came from; the CSV knows two more channels than the bot serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadChannel {
+    Telegram,
+    Whatsapp,
+    Instagram,
+    Web,
+    Vk,
+    Phone,
+}
+
+impl LeadChannel {
+    pub const ALL: [LeadChannel; 6] = [
+        LeadChannel::Telegram,
+        LeadChannel::Whatsapp,
+        LeadChannel::Instagram,
+        LeadChannel::Web,
+        LeadChannel::Vk,
+        LeadChannel::Phone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadChannel::Telegram => "telegram",
+            LeadChannel::Whatsapp => "whatsapp",
+            LeadChannel::Instagram => "instagram",
+            LeadChannel::Web => "web",
+            LeadChannel::Vk => "vk",
+            LeadChannel::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LeadChannel> {
+        let s = s.trim();
+        LeadChannel::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// As a manager reads it in the card.
+    pub fn label(self) -> &'static str {
+        match self {
+            LeadChannel::Telegram => "Telegram",
+            LeadChannel::Whatsapp => "WhatsApp",
+            LeadChannel::Instagram => "Instagram",
+            LeadChannel::Web => "веб-чат",
+            LeadChannel::Vk => "ВКонтакте",
+            LeadChannel::Phone => "телефон",
+        }
+    }
+}
+
+impl From<ChannelKind> for LeadChannel {
+    fn from(c: ChannelKind) -> LeadChannel {
+        match c {
+            ChannelKind::Telegram => LeadChannel::Telegram,
+            ChannelKind::Whatsapp => LeadChannel::Whatsapp,
+            ChannelKind::Instagram => LeadChannel::Instagram,
+            ChannelKind::Web => LeadChannel::Web,
+        }
+    }
+}
+
+/// A lead ready for the CRM: validated, phone in E.164.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrmLead {
+    /// Our id of the lead (ORIGIN_ID): unique per lead, stable across runs.
+    pub origin_id: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub channel: LeadChannel,
+    /// The service as the business names it.
+    pub service: Option<String>,
+    pub desired_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+    /// Campaign tags when known: (`UTM_SOURCE`…`UTM_TERM`, value).
+    pub utm: Vec<(String, String)>,
+}
+
+impl CrmLead {
+    /// A qualified lead of the engine. `origin_id` is the store's id of it (e.g. `lead-42`).
+    pub fn from_domain(lead: &Lead, origin_id: String, service_name: Option<&str>) -> CrmLead {
+        CrmLead {
+            origin_id,
+            name: lead.contact.name.clone(),
+            phone: lead.contact.phone.clone(),
+            email: lead.contact.email.clone(),
+            channel: lead.channel.into(),
+            service: service_name
+                .map(str::to_string)
+                .or_else(|| lead.service.as_ref().map(|s| s.to_string())),
+            desired_at: lead.desired_at,
+            comment: Some(format!("Клиент {} ({})", lead.client, lead.source)),
+            utm: Vec::new(),
+        }
+    }
+
+    /// The `fields` of `crm.lead.add`.
+    pub fn fields(&self, m: &Mapping) -> Map<String, Value> {
+        let mut f = Map::new();
+        let when = self
+            .desired_at
+            .map(|d| d.with_timezone(&m.tz).format("%d.%m %H:%M").to_string());
+        let who = self
+            .name
+            .clone()
+            .or_else(|| self.phone.clone())
+            .or_else(|| self.email.clone())
+            .unwrap_or_default();
+        let title = match (&self.service, &when) {
+            (Some(s), Some(w)) => format!("{s} на {w} — {who}"),
+            (Some(s), None) => format!("{s} — {who}"),
+            (None, Some(w)) => format!("Запись на {w} — {who}"),
+            (None, None) => format!("Заявка из чат-бота — {who}"),
+        };
+        f.insert("TITLE".into(), title.into());
+        if let Some(name) = &self.name {
+            let mut words = name.split_whitespace();
+            if let Some(first) = words.next() {
+                f.insert("NAME".into(), first.into());
+            }
+            let rest: Vec<&str> = words.collect();
+            if !rest.is_empty() {
+                f.insert("LAST_NAME".into(), rest.join(" ").into());
+            }
+        }
+        if m.simple_mode && !f.contains_key("NAME") {
+            f.insert("NAME".into(), "Клиент чат-бота".into());
+        }
+        if let Some(phone) = &self.phone {
+            f.insert(
+                "PHONE".into(),
+                json!([{"VALUE": phone, "VALUE_TYPE": "MOBILE"}]),
+            );
+        }
+        if let Some(email) = &self.email {
+            f.insert(
+                "EMAIL".into(),
+                json!([{"VALUE": email, "VALUE_TYPE": "HOME"}]),
+            );
+        }
+        f.insert("SOURCE_ID".into(), m.source_id.clone().into());
+        f.insert(
+            "SOURCE_DESCRIPTION".into(),
+            format!("Чат-бот, канал: {}", self.channel.label()).into(),
+        );
+        let mut comments = Vec::new();
+        if let Some(s) = &self.service {
+            comments.push(format!("Услуга: {s}"));
+        }
+        if let Some(w) = &when {
+            comments.push(format!("Желаемое время: {w} ({})", m.tz));
+        }
+        comments.push(format!("Канал: {}", self.channel.label()));
+        if let Some(c) = &self.comment {
+            comments.push(c.clone());
+        }
+        f.insert("COMMENTS".into(), comments.join("\n").into());
+        f.insert("ORIGINATOR_ID".into(), m.originator_id.clone().into());
+        f.insert("ORIGIN_ID".into(), self.origin_id.clone().into());
+        f.insert("OPENED".into(), "Y".into());
+        for (k, v) in &self.utm {
+            f.insert(k.clone(), v.clone().into());
+        }
+        if let Some(uf) = &m.uf_channel {
+            f.insert(uf.clone(), self.channel.as_str().into());
+        }
+        if let (Some(uf), Some(d)) = (&m.uf_desired_at, self.desired_at) {
+            f.insert(uf.clone(), d.with_timezone(&m.tz).to_rfc3339().into());
+        }
+        f
+    }
+
+    /// What identifies this person: phone, e-mail, our id. Two leads sharing one are the same.
+    fn keys(&self) -> Vec<String> {
+        let mut k = vec![format!("id:{}", self.origin_id)];
+        if let Some(p) = &self.phone {
+            k.push(format!("phone:{p}"));
+        }
+        if let Some(e) = &self.email {
+            k.push(format!("email:{}", e.to_lowercase()));
+        }
+        k
+    }
+}
+
+/// How our leads map onto the portal's fields.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// SOURCE_ID of our leads; registered in the SOURCE directory when missing.
+    pub source_id: String,
+    /// Its name in the directory.
+    pub source_name: String,
+    /// ORIGINATOR_ID of our leads.
+    pub originator_id: String,
+    /// A `UF_CRM_*` field for the channel code, when the portal has one.
+    pub uf_channel: Option<String>,
+    /// A `UF_CRM_*` field for the desired visit time.
+    pub uf_desired_at: Option<String>,
+    /// The business time zone (dates in titles and comments).
+    pub tz: Tz,
+    /// Simple CRM mode: a new lead becomes a deal at once, which needs a NAME.
+    pub simple_mode: bool,
+}
+
+impl Default for Mapping {
+    fn default() -> Mapping {
+        Mapping {
+            source_id: "CHAT_BOT".into(),
+            source_name: "Чат-бот".into(),
+            originator_id: "bot".into(),
+            uf_channel: None,
+            uf_desired_at: None,
+            tz: chrono_tz::Asia::Novosibirsk,
+            simple_mode: false,
+        }
+    }
+}
+
+impl Mapping {
+    /// `BOT_BITRIX24_SOURCE_ID`, `BOT_BITRIX24_UF_CHANNEL`, `BOT_BITRIX24_UF_DESIRED_AT`.
+    pub fn from_env() -> Result<Mapping, CrmError> {
+        let mut m = Mapping::default();
+        if let Ok(s) = std::env::var("BOT_BITRIX24_SOURCE_ID") {
+            let ok = !s.is_empty()
+                && s.len() <= 50
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok {
+                return Err(CrmError::Config(format!(
+                    "BOT_BITRIX24_SOURCE_ID={s:?}: expected up to 50 Latin letters, digits, - or _"
+                )));
+            }
+            m.source_id = s.to_ascii_uppercase();
+        }
+        for (name, slot) in [
+            ("BOT_BITRIX24_UF_CHANNEL", &mut m.uf_channel),
+            ("BOT_BITRIX24_UF_DESIRED_AT", &mut m.uf_desired_at),
+        ] {
+            if let Ok(v) = std::env::var(name) {
+                let ok = v.starts_with("UF_CRM_")
+                    && v.len() > 7
+                    && v.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !ok {
+                    return Err(CrmError::Config(format!(
+                        "{name}={v:?}: expected a custom field code like UF_CRM_CHANNEL"
+                    )));
+                }
+                *slot = Some(v);
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// The ways a Russian number is commonly written, for `crm.duplicate.findbycomm` (matching
+/// depends on the written form). At most [`FINDBYCOMM_MAX`] values, E.164 first.
+pub fn phone_variants(e164: &str) -> Vec<String> {
+    let mut v = vec![e164.to_string()];
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    v.push(digits.clone());
+    if let Some(n) = digits
+        .strip_prefix('7')
+        .filter(|n| n.len() == 10 && e164.starts_with("+7"))
+    {
+        let (a, b, c, d) = (&n[0..3], &n[3..6], &n[6..8], &n[8..10]);
+        for p in ["+7", "8", "7"] {
+            v.push(format!("{p}{n}"));
+            v.push(format!("{p} ({a}) {b}-{c}-{d}"));
+            v.push(format!("{p}({a}){b}-{c}-{d}"));
+            v.push(format!("{p} {a} {b}-{c}-{d}"));
+            v.push(format!("{p} {a} {b} {c} {d}"));
+            v.push(format!("{p}-{a}-{b}-{c}-{d}"));
+        }
+        v.push(n.to_string());
+    }
+    let mut seen = HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v.truncate(FINDBYCOMM_MAX);
+    v
+}
+
+/// What happened to one lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new lead (id None in a dry run).
+    Created { id: Option<u64> },
+    /// An existing lead was found (same phone, e-mail or our id) and updated.
+    Updated { id: u64 },
+    /// Not sent: the input is invalid.
+    Skipped { reason: String },
+    /// Sent but refused, or the portal stayed unavailable.
+    Failed { error: String },
+}
+
+impl Outcome {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Created { .. } => "created",
+            Outcome::Updated { .. } => "updated",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Counts of a finished sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub created: usize,
+    pub updated: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl SyncReport {
+    pub fn of(outcomes: &[Outcome]) -> SyncReport {
+        let mut r = SyncReport::default();
+        for o in outcomes {
+            match o {
+                Outcome::Created { .. } => r.created += 1,
+                Outcome::Updated { .. } => r.updated += 1,
+                Outcome::Skipped { .. } => r.skipped += 1,
+                Outcome::Failed { .. } => r.failed += 1,
+            }
+        }
+        r
+    }
+}
+
+/// Whether our source was there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    Existed,
+    Registered,
+    /// Dry run: it would be registered.
+    Missing,
+}
+
+/// Make sure `SOURCE_ID` exists in the SOURCE directory: list, add when missing, and take
+/// "already exists" (a concurrent setup) as success.
+pub async fn ensure_source(
+    client: &Bitrix24,
+    m: &Mapping,
+    dry_run: bool,
+) -> Result<SourceState, CrmError> {
+    let list = client
+        .call(
+            "crm.status.list",
+            &json!({"filter": {"ENTITY_ID": "SOURCE"}, "order": {"SORT": "ASC"}}),
+            Retry::Safe,
+        )
+        .await?;
+    let exists = list.result.as_array().is_some_and(|items| {
+        items.iter().any(|i| {
+            i.get("STATUS_ID")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case(&m.source_id))
+        })
+    });
+    if exists {
+        return Ok(SourceState::Existed);
+    }
+    if dry_run {
+        return Ok(SourceState::Missing);
+    }
+    let add = client
+        .call(
+            "crm.status.add",
+            &json!({"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": m.source_id, "NAME": m.source_name, "SORT": 500}}),
+            // Safe to resend: a second add of the same id is refused as "already exists".
+            Retry::Safe,
+        )
+        .await;
+    match add {
+        Ok(_) => Ok(SourceState::Registered),
+        Err(CrmError::Api { error, .. }) if error.is_already_exists() => Ok(SourceState::Existed),
+        Err(e) => Err(e),
+    }
+}
+
+/// Read the portal's CRM mode (`crm.settings.mode.get`: 1 classic, 2 simple) into `m`.
+pub async fn detect_mode(client: &Bitrix24, m: &mut Mapping) -> Result<bool, CrmError> {
+    let answer = client
+        .call("crm.settings.mode.get", &json!({}), Retry::Safe)
+        .await?;
+    m.simple_mode = id(&answer.result) == Some(2);
+    Ok(m.simple_mode)
+}
+
+/// The deals our leads became (simple mode, or a robot converted them): lead id → deal id.
+pub async fn follow_deals(
+    client: &Bitrix24,
+    lead_ids: &[u64],
+) -> Result<HashMap<u64, u64>, CrmError> {
+    let mut out = HashMap::new();
+    for chunk in lead_ids.chunks(BATCH_MAX) {
+        let commands: Vec<Command> = chunk
+            .iter()
+            .map(|lead| Command {
+                label: format!("deal{lead}"),
+                method: "crm.deal.list".into(),
+                params: json!({"filter": {"LEAD_ID": lead}, "select": ["ID", "LEAD_ID"], "order": {"ID": "ASC"}}),
+            })
+            .collect();
+        let answer = client.batch(&commands, Retry::Safe).await?;
+        for lead in chunk {
+            let deal = answer
+                .results
+                .get(&format!("deal{lead}"))
+                .and_then(Value::as_array)
+                .and_then(|rows| rows.iter().filter_map(|r| r.get("ID").and_then(id)).min());
+            if let Some(deal) = deal {
+                out.insert(*lead, deal);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A booking change to show on the lead it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingChange {
+    /// ORIGIN_ID of the client's lead.
+    pub lead_origin_id: String,
+    pub booking_id: String,
+    /// `created`, `moved`, `cancelled`, `confirmed`.
+    pub change: String,
+    pub service: String,
+    pub start: DateTime<Utc>,
+    pub staff: String,
+}
+
+/// Update the lead of a booking: TITLE and STATUS_DESCRIPTION say what is booked and when.
+/// Ok(None) when the lead is not in the portal yet (push the lead first, then retry).
+pub async fn update_for_booking(
+    client: &Bitrix24,
+    m: &Mapping,
+    b: &BookingChange,
+) -> Result<Option<u64>, CrmError> {
+    let found = client
+        .call(
+            "crm.lead.list",
+            &json!({
+                "filter": {"ORIGINATOR_ID": m.originator_id, "ORIGIN_ID": b.lead_origin_id},
+                "select": ["ID", "NAME"],
+                "order": {"ID": "ASC"},
+            }),
+            Retry::Safe,
+        )
+        .await?;
+    let Some(row) = found
+        .result
+        .as_array()
+        .and_then(|rows| rows.first())
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let Some(lead_id) = row.get("ID").and_then(id) else {
+        return Ok(None);
+    };
+    let when = b.start.with_timezone(&m.tz).format("%d.%m %H:%M");
+    let what = match b.change.as_str() {
+        "created" => "записан(а)",
+        "moved" => "запись перенесена",
+        "cancelled" => "запись отменена",
+        "confirmed" => "запись подтверждена",
+        other => other,
+    };
+    let name = row.get("NAME").and_then(Value::as_str).unwrap_or("");
+    let mut fields = Map::new();
+    fields.insert(
+        "TITLE".into(),
+        format!("{} на {when} — {name}", b.service)
+            .trim_end_matches(" — ")
+            .into(),
+    );
+    fields.insert(
+        "STATUS_DESCRIPTION".into(),
+        format!(
+            "{what}: {} {when}, мастер {}, запись № {}",
+            b.service, b.staff, b.booking_id
+        )
+        .into(),
+    );
+    if let Some(uf) = &m.uf_desired_at {
+        fields.insert(uf.clone(), b.start.with_timezone(&m.tz).to_rfc3339().into());
+    }
+    client
+        .call(
+            "crm.lead.update",
+            &json!({"id": lead_id, "fields": fields, "params": {"REGISTER_SONET_EVENT": "Y"}}),
+            // An update repeated is the same update.
+            Retry::Safe,
+        )
+        .await?;
+    Ok(Some(lead_id))
+}
+
+/// Leads per chunk: one batch slot is the ORIGIN_ID lookup.
+const CHUNK: usize = BATCH_MAX - 1;
+/// Times a lead is looked up again after a write batch of unknown fate.
+const MAX_ROUNDS: u32 = 4;
+
+/// Push `leads` (ensure the source first with [`ensure_source`]). Returns one outcome per lead
+/// in order. A fatal error stops everything; other failures are per lead.
+pub async fn sync(
+    client: &Bitrix24,
+    m: &Mapping,
+    leads: &[CrmLead],
+    dry_run: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Outcome>, CrmError> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; leads.len()];
+    let mut rounds = vec![0u32; leads.len()];
+    let mut queue: VecDeque<usize> = (0..leads.len()).collect();
+    let mut done = 0usize;
+    while !queue.is_empty() {
+        let mut chunk = Vec::new();
+        let mut taken: HashSet<String> = HashSet::new();
+        let mut later = VecDeque::new();
+        while let Some(i) = queue.pop_front() {
+            let keys = leads[i].keys();
+            if chunk.len() >= CHUNK || keys.iter().any(|k| taken.contains(k)) {
+                later.push_back(i);
+            } else {
+                taken.extend(keys);
+                chunk.push(i);
+            }
+        }
+        queue = later;
+        let found = match lookup(client, m, leads, &chunk).await {
+            Ok(f) => f,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                for &i in &chunk {
+                    outcomes[i] = Some(Outcome::Failed {
+                        error: e.to_string(),
+                    });
+                }
+                done += chunk.len();
+                progress(done);
+                continue;
+            }
+        };
+        let mut commands = Vec::new();
+        for &i in &chunk {
+            match found
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| Ok(Found::default()))
+            {
+                Err(e) => {
+                    outcomes[i] = Some(Outcome::Failed {
+                        error: e.to_string(),
+                    })
+                }
+                Ok(f) => {
+                    let mut fields = leads[i].fields(m);
+                    if let Some(lead_id) = f.lead {
+                        if dry_run {
+                            outcomes[i] = Some(Outcome::Updated { id: lead_id });
+                            continue;
+                        }
+                        // Multifield items without an ID are appended: never add the value
+                        // the lead was found by a second time.
+                        if f.by_phone {
+                            fields.remove("PHONE");
+                        }
+                        if f.by_email {
+                            fields.remove("EMAIL");
+                        }
+                        // Found by phone or e-mail: the lead keeps the id it was created with.
+                        if f.by_phone || f.by_email {
+                            fields.remove("ORIGIN_ID");
+                            fields.remove("ORIGINATOR_ID");
+                        }
+                        commands.push(Command {
+                            label: format!("upd{i:05}"),
+                            method: "crm.lead.update".into(),
+                            params: json!({"id": lead_id, "fields": fields, "params": {"REGISTER_SONET_EVENT": "N"}}),
+                        });
+                    } else {
+                        if dry_run {
+                            outcomes[i] = Some(Outcome::Created { id: None });
+                            continue;
+                        }
+                        if let Some(contact) = f.contact {
+                            fields.insert("CONTACT_ID".into(), contact.into());
+                        }
+                        commands.push(Command {
+                            label: format!("add{i:05}"),
+                            method: "crm.lead.add".into(),
+                            params: json!({"fields": fields, "params": {"REGISTER_SONET_EVENT": "Y"}}),
+                        });
+                    }
+                }
+            }
+        }
+        if !commands.is_empty() {
+            match client.batch(&commands, Retry::OnlyUnexecuted).await {
+                Ok(answer) => {
+                    for c in &commands {
+                        let Some(i) = c.label.get(3..).and_then(|n| n.parse::<usize>().ok()) else {
+                            continue;
+                        };
+                        let limited = answer
+                            .errors
+                            .get(&c.label)
+                            .is_some_and(|e| e.is_operation_limit() || e.is_query_limit());
+                        if limited && rounds[i] + 1 < MAX_ROUNDS * 4 {
+                            // The method is paused until its reset; the command did not run.
+                            rounds[i] += 1;
+                            queue.push_back(i);
+                            continue;
+                        }
+                        outcomes[i] = Some(if let Some(err) = answer.errors.get(&c.label) {
+                            Outcome::Failed {
+                                error: err.to_string(),
+                            }
+                        } else if let Some(v) = answer.results.get(&c.label) {
+                            if c.method == "crm.lead.add" {
+                                match id(v) {
+                                    Some(n) => Outcome::Created { id: Some(n) },
+                                    None => Outcome::Failed {
+                                        error: format!(
+                                            "crm.lead.add answered {v} instead of an id"
+                                        ),
+                                    },
+                                }
+                            } else {
+                                let updated = c.params.get("id").and_then(id).unwrap_or(0);
+                                Outcome::Updated { id: updated }
+                            }
+                        } else {
+                            Outcome::Failed {
+                                error: "the batch did not run this command".into(),
+                            }
+                        });
+                    }
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    // Unknown fate: some may have landed. Look them up again, never resend.
+                    for c in &commands {
+                        let Some(i) = c.label.get(3..).and_then(|n| n.parse::<usize>().ok()) else {
+                            continue;
+                        };
+                        rounds[i] += 1;
+                        if rounds[i] < MAX_ROUNDS {
+                            queue.push_back(i);
+                        } else {
+                            outcomes[i] = Some(Outcome::Failed {
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        done = outcomes.iter().filter(|o| o.is_some()).count();
+        progress(done);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Outcome::Failed {
+                error: "not sent".into(),
+            })
+        })
+        .collect())
+}
+
+/// What the portal already has for one lead.
+#[derive(Debug, Clone, Default)]
+struct Found {
+    lead: Option<u64>,
+    contact: Option<u64>,
+    by_phone: bool,
+    by_email: bool,
+}
+
+/// One batch: the chunk's ORIGIN_IDs in one `crm.lead.list`, and one `findbycomm` per lead.
+async fn lookup(
+    client: &Bitrix24,
+    m: &Mapping,
+    leads: &[CrmLead],
+    chunk: &[usize],
+) -> Result<HashMap<usize, Result<Found, ApiError>>, CrmError> {
+    let mut commands = vec![Command {
+        label: "origin".into(),
+        method: "crm.lead.list".into(),
+        params: json!({
+            "filter": {
+                "ORIGINATOR_ID": m.originator_id,
+                "@ORIGIN_ID": chunk.iter().map(|&i| leads[i].origin_id.clone()).collect::<Vec<_>>(),
+            },
+            "select": ["ID", "ORIGIN_ID"],
+            "order": {"ID": "ASC"},
+        }),
+    }];
+    for &i in chunk {
+        let lead = &leads[i];
+        let (kind, values) = match (&lead.phone, &lead.email) {
+            (Some(p), _) => ("PHONE", phone_variants(p)),
+            (None, Some(e)) => ("EMAIL", vec![e.clone()]),
+            (None, None) => continue,
+        };
+        commands.push(Command {
+            label: format!("dup{i:05}"),
+            method: "crm.duplicate.findbycomm".into(),
+            params: json!({"type": kind, "values": values}),
+        });
+    }
+    let answer = client.batch(&commands, Retry::Safe).await?;
+    let mut by_origin: HashMap<String, u64> = HashMap::new();
+    match (answer.results.get("origin"), answer.errors.get("origin")) {
+        (_, Some(e)) => {
+            return Err(classify_item("crm.lead.list", e.clone()));
+        }
+        (Some(Value::Array(rows)), None) => {
+            for row in rows {
+                if let (Some(o), Some(n)) = (
+                    row.get("ORIGIN_ID").and_then(Value::as_str),
+                    row.get("ID").and_then(id),
+                ) {
+                    by_origin.entry(o.to_string()).or_insert(n);
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut out = HashMap::new();
+    for &i in chunk {
+        let lead = &leads[i];
+        let label = format!("dup{i:05}");
+        let mut f = Found::default();
+        if let Some(e) = answer.errors.get(&label) {
+            let err = classify_item("crm.duplicate.findbycomm", e.clone());
+            if err.is_fatal() {
+                return Err(err);
+            }
+            out.insert(i, Err(e.clone()));
+            continue;
+        }
+        if let Some(v) = answer.results.get(&label) {
+            let hits = object_or_empty(Some(v)).unwrap_or_default();
+            let min_of = |key: &str| {
+                hits.get(key)
+                    .and_then(Value::as_array)
+                    .and_then(|ids| ids.iter().filter_map(id).min())
+            };
+            f.lead = min_of("LEAD");
+            f.contact = min_of("CONTACT");
+            if f.lead.is_some() {
+                f.by_phone = lead.phone.is_some();
+                f.by_email = lead.phone.is_none();
+            }
+        }
+        if let Some(&n) = by_origin.get(&lead.origin_id)
+            && f.lead.is_none()
+        {
+            f.lead = Some(n);
+        }
+        out.insert(i, Ok(f));
+    }
+    Ok(out)
+}
+
+/// A batch item error that is really fatal (scope, access) becomes the sync's error.
+fn classify_item(method: &str, error: ApiError) -> CrmError {
+    match error.fatal() {
+        Some((cause, fix)) => CrmError::Fatal {
+            method: method.into(),
+            cause: cause.into(),
+            fix: fix.into(),
+            error: Box::new(error),
+        },
+        None => CrmError::Api {
+            method: method.into(),
+            error,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_variants_stay_within_the_cap_and_start_with_e164() {
+        let v = phone_variants("+79131234567");
+        assert!(v.len() <= FINDBYCOMM_MAX);
+        assert_eq!(v[0], "+79131234567");
+        assert!(v.contains(&"89131234567".to_string()));
+        assert!(v.contains(&"8 (913) 123-45-67".to_string()));
+        assert_eq!(
+            phone_variants("+4930123456"),
+            vec!["+4930123456", "4930123456"]
+        );
+    }
+
+    #[test]
+    fn fields_carry_source_channel_and_our_ids() {
+        let lead = CrmLead {
+            origin_id: "x-1".into(),
+            name: Some("Анна Петрова".into()),
+            phone: Some("+79131234567".into()),
+            email: None,
+            channel: LeadChannel::Whatsapp,
+            service: Some("маникюр".into()),
+            desired_at: "2026-11-20T08:00:00Z".parse().ok(),
+            comment: None,
+            utm: vec![("UTM_SOURCE".into(), "vk_ads".into())],
+        };
+        let m = Mapping {
+            uf_channel: Some("UF_CRM_CHANNEL".into()),
+            ..Mapping::default()
+        };
+        let f = lead.fields(&m);
+        assert_eq!(f["TITLE"], "маникюр на 20.11 15:00 — Анна Петрова");
+        assert_eq!(f["NAME"], "Анна");
+        assert_eq!(f["LAST_NAME"], "Петрова");
+        assert_eq!(f["PHONE"][0]["VALUE_TYPE"], "MOBILE");
+        assert_eq!(f["SOURCE_ID"], "CHAT_BOT");
+        assert_eq!(f["ORIGIN_ID"], "x-1");
+        assert_eq!(f["UF_CRM_CHANNEL"], "whatsapp");
+        assert_eq!(f["UTM_SOURCE"], "vk_ads");
+        assert!(
+            f["SOURCE_DESCRIPTION"]
+                .as_str()
+                .is_some_and(|s| s.contains("WhatsApp"))
+        );
+    }
+}
