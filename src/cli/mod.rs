@@ -4,6 +4,7 @@
 mod booking;
 mod calendar;
 mod db;
+mod serve;
 mod test;
 mod understand;
 
@@ -21,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the live bot: messenger webhooks, web chat, reminders, CRM sync.
-    Serve,
+    Serve(serve::Args),
     /// Run checks of the bot.
     #[command(subcommand)]
     Test(TestCommand),
@@ -64,7 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Db(cmd) => db::run(cmd),
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
-        Command::Serve => not_yet("serve"),
+        Command::Serve(args) => serve::run(args),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),

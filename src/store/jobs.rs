@@ -229,6 +229,19 @@ impl Store {
         Ok(done)
     }
 
+    /// Give up on a job for good (dead letter): it is closed with `error` as the reason.
+    pub async fn fail_job(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = tx.finish_job(id, now, Some(error)).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// The attempt failed with `error`; try again at `retry_at`.
     pub async fn retry_job(
         &self,

@@ -53,6 +53,17 @@ pub struct StoredMessage {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// A reply waiting for (or done with) delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: i64,
+    pub client: ClientRef,
+    pub text: String,
+    /// The `Reply` as JSON (buttons, contact request).
+    pub payload: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
 /// A qualified lead as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLead {
@@ -145,6 +156,21 @@ impl Store {
         };
         tx.commit().await?;
         Ok(messages)
+    }
+
+    /// A stored reply and whom it goes to (the outbox worker sends it). None when `id` is not
+    /// a reply.
+    pub async fn outgoing(&self, id: i64) -> Result<Option<Outgoing>, StoreError> {
+        let mut tx = self.read().await?;
+        let row = tx.outgoing(id).await?;
+        tx.commit().await?;
+        Ok(row.map(|(client, text, payload, sent_at)| Outgoing {
+            id,
+            client,
+            text,
+            payload,
+            sent_at,
+        }))
     }
 
     pub async fn leads(&self) -> Result<Vec<StoredLead>, StoreError> {

@@ -1,0 +1,230 @@
+//! The HTTP surface: the web chat page, the web JSON API, the Telegram webhook, and the
+//! health, readiness and metrics endpoints. Handlers validate, hand the inbound event to the
+//! store (one transaction per message, deduplicated) and answer; sending to messengers is the
+//! worker's job, so a webhook is answered as soon as the message is safely stored.
+
+use super::App;
+use super::error::ApiError;
+use crate::channels::telegram::{self, UpdateKind};
+use crate::channels::web::{WebMessage, WebResponse};
+use crate::domain::ChannelKind;
+use crate::engine::Owner;
+use crate::store::Outcome;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Largest accepted request body (bytes).
+pub const MAX_BODY: usize = 16 * 1024;
+
+const CHAT_PAGE: &str = include_str!("chat.html");
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(chat_page))
+        .route("/api/v1/messages", post(web_message))
+        .route("/webhooks/telegram", post(telegram_webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn chat_page() -> Html<&'static str> {
+    Html(CHAT_PAGE)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers and every migration is applied.
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.migration_status().await {
+        Ok(m) if m.iter().all(|m| m.applied) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(_) => {
+            let body = json!({ "status": "not_ready", "reason": "migrations pending" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let body = json!({ "status": "not_ready", "reason": "store unreachable" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let depth = match app.store.counts().await {
+        Ok(c) => Some(c.pending_jobs),
+        Err(e) => {
+            tracing::warn!(error = %e, "queue depth unavailable");
+            None
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(depth),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/messages`: one web chat message in, the bot's replies out.
+async fn web_message(
+    State(app): State<Arc<App>>,
+    body: Result<Json<WebMessage>, JsonRejection>,
+) -> Result<Json<WebResponse>, ApiError> {
+    let received = Instant::now();
+    let result = web_turn(&app, body, received).await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(Json)
+}
+
+async fn web_turn(
+    app: &App,
+    body: Result<Json<WebMessage>, JsonRejection>,
+    received: Instant,
+) -> Result<WebResponse, ApiError> {
+    let Json(message) = body?;
+    let now = app.clock.now();
+    let fresh = || {
+        let n = app.seq.fetch_add(1, Ordering::Relaxed);
+        format!("web:{}:{n}", app.started)
+    };
+    let (inbound_id, inbound) = message
+        .into_inbound(fresh, now)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    app.metrics.message_in(ChannelKind::Web);
+    let outcome = app
+        .store
+        .process_inbound(&app.engine, &inbound_id, &inbound, now)
+        .await?;
+    let Outcome::Processed(p) = outcome else {
+        let mut response = WebResponse::new(&inbound.client, &[], false);
+        response.duplicate = true;
+        return Ok(response);
+    };
+    // The web channel answers in the response itself: the replies are sent now.
+    let sent_at = app.clock.now();
+    for id in &p.replies {
+        app.store.mark_message_sent(*id, sent_at).await?;
+    }
+    app.metrics.messages_out(ChannelKind::Web, p.replies.len());
+    app.metrics.reply_latency(received.elapsed());
+    if !p.replies.is_empty() {
+        app.wake.notify_one();
+    }
+    let handoff = p.turn.conversation.owner == Owner::Human;
+    Ok(WebResponse::new(&inbound.client, &p.turn.replies, handoff))
+}
+
+/// Constant-time comparison of the webhook secret.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `POST /webhooks/telegram`: verified by the secret header, deduplicated by `update_id`,
+/// stored before the 200; replies leave through the outbox.
+async fn telegram_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let received = Instant::now();
+    let result = telegram_update(&app, &headers, body, received).await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(|()| Json(json!({ "ok": true })))
+}
+
+async fn telegram_update(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    received: Instant,
+) -> Result<(), ApiError> {
+    let Some(api) = &app.telegram else {
+        return Err(ApiError::NotFound("telegram is not configured"));
+    };
+    let given = headers
+        .get(telegram::SECRET_HEADER)
+        .map(axum::http::HeaderValue::as_bytes);
+    match (given, &app.telegram_secret) {
+        (Some(given), Some(secret)) if same_secret(given, secret.as_bytes()) => {}
+        _ => return Err(ApiError::Unauthorized),
+    }
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_BODY)
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })?;
+    let now = app.clock.now();
+    let update = telegram::parse_update(&body, now)
+        .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
+    let inbound_id = update.inbound_id();
+    let (inbound, callback_id) = match update.kind {
+        UpdateKind::Ignored(why) => {
+            tracing::debug!(update_id = update.update_id, why, "telegram update ignored");
+            return Ok(());
+        }
+        UpdateKind::CallbackOnly { callback_id } => (None, Some(callback_id)),
+        UpdateKind::Inbound {
+            inbound,
+            callback_id,
+        } => (Some(inbound), callback_id),
+    };
+    if let Some(id) = callback_id {
+        // The client shows a progress bar until the press is answered; answer at once.
+        let api = api.clone();
+        let app = Arc::clone(app);
+        tokio::spawn(async move {
+            if let Err(e) = api.answer_callback(&id).await {
+                tracing::warn!(error = %e, "answerCallbackQuery failed");
+                app.metrics.error("telegram_send");
+            }
+        });
+    }
+    let Some(inbound) = inbound else {
+        return Ok(());
+    };
+    app.metrics.message_in(ChannelKind::Telegram);
+    let outcome = app
+        .store
+        .process_inbound(&app.engine, &inbound_id, &inbound, now)
+        .await?;
+    if let Outcome::Processed(p) = outcome {
+        app.metrics.reply_latency(received.elapsed());
+        if !p.replies.is_empty() {
+            app.wake.notify_one();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The background worker of `bot serve`: runs due reminder and no-show turns (`run_due`) and
+//! delivers the outbox `send` jobs through their channels — web replies were already returned
+//! in the HTTP response, so they are only closed; Telegram replies go out via `sendMessage`.
+//! Failures are retried with backoff (a 429's `retry_after` honoured) and dead-lettered after
+//! [`MAX_SEND_ATTEMPTS`]. It wakes on new outbox jobs or every interval, and stops between
+//! jobs when shutdown is signalled.
+
+use super::App;
+use crate::channels::telegram::SendError;
+use crate::domain::{ChannelKind, Reply};
+use crate::store::{Job, JobKind};
+use chrono::Duration as ChronoDuration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Attempts before a send job is dead-lettered.
+pub const MAX_SEND_ATTEMPTS: i64 = 8;
+/// How long a claimed job is ours before another worker may take it.
+const LEASE_SECONDS: i64 = 60;
+const BATCH: usize = 50;
+
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Duration) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        tick(&app, &stop).await;
+        tokio::select! {
+            _ = stop.changed() => {},
+            () = app.wake.notified() => {},
+            () = tokio::time::sleep(interval) => {},
+        }
+    }
+    tracing::info!("worker stopped");
+}
+
+async fn tick(app: &App, stop: &watch::Receiver<bool>) {
+    let now = app.clock.now();
+    match app.store.run_due(&app.engine, now, BATCH).await {
+        Ok(ran) => {
+            if ran.iter().any(|r| !r.replies.is_empty()) {
+                tracing::info!(jobs = ran.len(), "ran due reminders and follow-ups");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "running due jobs failed");
+            app.metrics.error("worker");
+        }
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = app.clock.now();
+        let lease = ChronoDuration::seconds(LEASE_SECONDS);
+        let jobs = match app
+            .store
+            .claim_outbox(&[JobKind::Send], now, lease, BATCH)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming outbox jobs failed");
+                app.metrics.error("worker");
+                return;
+            }
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        // A client whose earlier message must wait (429, outage) gets nothing newer before it.
+        let mut waiting: HashMap<i64, i64> = HashMap::new();
+        for job in jobs {
+            if let Some(after) = job.client_id.and_then(|c| waiting.get(&c).copied()) {
+                let at = app.clock.now() + ChronoDuration::seconds(after);
+                if let Err(e) = app
+                    .store
+                    .retry_job(job.id, "an earlier reply waits", at)
+                    .await
+                {
+                    tracing::error!(job = job.id, error = %e, "outbox job failed");
+                }
+                continue;
+            }
+            let result = deliver(app, &job).await;
+            if let (Ok(Some(after)), Some(client)) = (&result, job.client_id) {
+                waiting.insert(client, *after);
+            }
+            if let Err(e) = result {
+                tracing::error!(job = job.id, error = %e, "outbox job failed");
+                app.metrics.error("worker");
+            }
+            if *stop.borrow() {
+                // The rest keep their lease and are taken again after a restart.
+                return;
+            }
+        }
+    }
+}
+
+/// What to do with a job after one attempt.
+enum Attempt {
+    Done,
+    Retry { error: String, after_secs: i64 },
+    Dead(String),
+}
+
+/// One attempt at a job; Some(seconds) when it was put back to wait.
+async fn deliver(app: &App, job: &Job) -> Result<Option<i64>, crate::store::StoreError> {
+    let attempt = send(app, job).await?;
+    let now = app.clock.now();
+    match attempt {
+        Attempt::Done => {
+            app.store.complete_job(job.id, now).await?;
+        }
+        Attempt::Retry { error, .. } if job.attempts >= MAX_SEND_ATTEMPTS => {
+            tracing::warn!(job = job.id, %error, "send job dead-lettered");
+            app.store.fail_job(job.id, &error, now).await?;
+        }
+        Attempt::Retry { error, after_secs } => {
+            let at = now + ChronoDuration::seconds(after_secs);
+            app.store.retry_job(job.id, &error, at).await?;
+            return Ok(Some(after_secs));
+        }
+        Attempt::Dead(error) => {
+            tracing::warn!(job = job.id, %error, "send job dead-lettered");
+            app.metrics.error("send_failed");
+            app.store.fail_job(job.id, &error, now).await?;
+        }
+    }
+    Ok(None)
+}
+
+/// Exponential backoff: 2, 4, 8 … seconds, at most 5 minutes.
+fn backoff(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 8)).unwrap_or(8);
+    (1i64 << exp).min(300)
+}
+
+async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    let message = serde_json::from_str::<serde_json::Value>(&job.payload)
+        .ok()
+        .and_then(|v| v["message"].as_i64());
+    let Some(message) = message else {
+        return Ok(Attempt::Dead(format!("bad send payload: {}", job.payload)));
+    };
+    let Some(out) = app.store.outgoing(message).await? else {
+        return Ok(Attempt::Dead(format!("message {message} is not a reply")));
+    };
+    if out.sent_at.is_some() {
+        return Ok(Attempt::Done);
+    }
+    match out.client.channel {
+        ChannelKind::Web => {
+            // Returned in the HTTP response (or lost with it): nothing to push.
+            app.store
+                .mark_message_sent(message, app.clock.now())
+                .await?;
+            Ok(Attempt::Done)
+        }
+        ChannelKind::Telegram => {
+            let Some(api) = &app.telegram else {
+                return Ok(Attempt::Retry {
+                    error: "telegram is not configured".into(),
+                    after_secs: 600,
+                });
+            };
+            let Ok(chat_id) = out.client.id.parse::<i64>() else {
+                return Ok(Attempt::Dead(format!("bad chat id {:?}", out.client.id)));
+            };
+            let reply = out
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Reply>(p).ok())
+                .unwrap_or(Reply {
+                    text: out.text.clone(),
+                    buttons: Vec::new(),
+                    template: None,
+                    request_contact: false,
+                });
+            match api.send_reply(chat_id, &reply).await {
+                Ok(()) => {
+                    app.store
+                        .mark_message_sent(message, app.clock.now())
+                        .await?;
+                    app.metrics.messages_out(ChannelKind::Telegram, 1);
+                    Ok(Attempt::Done)
+                }
+                Err(SendError::RetryAfter(secs)) => {
+                    app.metrics.error("telegram_rate_limited");
+                    Ok(Attempt::Retry {
+                        error: format!("429 retry after {secs} s"),
+                        after_secs: i64::try_from(secs).unwrap_or(60).max(1),
+                    })
+                }
+                Err(SendError::Transient(e)) => {
+                    app.metrics.error("telegram_send");
+                    Ok(Attempt::Retry {
+                        error: e,
+                        after_secs: backoff(job.attempts),
+                    })
+                }
+                Err(SendError::Permanent(e)) => Ok(Attempt::Dead(e)),
+            }
+        }
+        other => Ok(Attempt::Retry {
+            error: format!("channel {other} is not served yet"),
+            after_secs: 600,
+        }),
+    }
+}
