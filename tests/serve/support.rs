@@ -1,0 +1,186 @@
+//! `spawn_app`: the real server on 127.0.0.1:0 with a fresh SQLite file in a temp dir, the
+//! demo salon, and a clock started at Friday 20 Nov 2026, 10:00 in Novosibirsk (03:00 UTC).
+
+use crate::telegram_emulator::TelegramEmulator;
+use bot::channels::telegram::TelegramConfig;
+use bot::server::{self, Clock, ServeConfig};
+use bot::store::Store;
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const TOKEN: &str = "123456:TEST-token_abc";
+pub const SECRET: &str = "s3cret-webhook_token";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db_url: String,
+    pub telegram: Option<TelegramEmulator>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(false).await
+}
+
+pub async fn spawn_with_telegram() -> TestApp {
+    spawn(true).await
+}
+
+async fn spawn(with_telegram: bool) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let emulator = if with_telegram {
+        Some(TelegramEmulator::start(TOKEN).await)
+    } else {
+        None
+    };
+    let config = ServeConfig {
+        profile: bot::config::demo_salon(),
+        db_url: db_url.clone(),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        telegram: emulator.as_ref().map(|e| TelegramConfig {
+            token: TOKEN.into(),
+            secret: Some(SECRET.into()),
+            api_url: e.url(),
+        }),
+        clock: Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
+        worker_interval: Duration::from_millis(100),
+    };
+    let bound = server::bind(config).await.expect("server binds");
+    let addr = bound.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        bound
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+    });
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        db_url,
+        telegram: emulator,
+        stop: Some(stop),
+        handle: Some(handle),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a JSON body to the web API; (status, JSON body).
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON body"))
+    }
+
+    pub async fn say(&self, client: &str, text: &str) -> Value {
+        let (status, body) = self
+            .post_json(
+                "/api/v1/messages",
+                &json!({ "client_id": client, "text": text }),
+            )
+            .await;
+        assert_eq!(status, 200, "{text:?} → {body}");
+        body
+    }
+
+    pub async fn press(&self, client: &str, payload: &str) -> Value {
+        let (status, body) = self
+            .post_json(
+                "/api/v1/messages",
+                &json!({ "client_id": client, "button": payload }),
+            )
+            .await;
+        assert_eq!(status, 200, "button {payload:?} → {body}");
+        body
+    }
+
+    /// POST a Telegram update with the given secret header (None: no header).
+    pub async fn telegram_update(&self, secret: Option<&str>, update: &Value) -> u16 {
+        let mut req = self.http.post(self.url("/webhooks/telegram")).json(update);
+        if let Some(s) = secret {
+            req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        req.send().await.expect("request").status().as_u16()
+    }
+
+    pub fn emulator(&self) -> &TelegramEmulator {
+        self.telegram.as_ref().expect("telegram is on in this test")
+    }
+
+    /// A second handle on the server's database.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.db_url)
+            .await
+            .expect("open the test store")
+    }
+
+    /// Stop the server the way SIGTERM does and wait for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("server stops within 10 s")
+                .expect("server task");
+        }
+    }
+}
+
+/// All reply texts of a web response, joined.
+pub fn texts(body: &Value) -> String {
+    body["replies"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|r| r["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// Every button payload of a web response.
+pub fn payloads(body: &Value) -> Vec<String> {
+    body["replies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["buttons"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["payload"].as_str().map(String::from))
+        .collect()
+}
+
+/// A private-chat text message update.
+pub fn tg_text(update_id: i64, chat_id: i64, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_763_607_600,
+            "from": { "id": chat_id, "is_bot": false, "first_name": "Марина" },
+            "chat": { "id": chat_id, "type": "private", "first_name": "Марина" },
+            "text": text
+        }
+    })
+}
