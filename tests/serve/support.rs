@@ -134,6 +134,11 @@ impl TestApp {
             .expect("open the test store")
     }
 
+    /// Row counts of the server's database.
+    pub async fn counts(&self) -> bot::store::Counts {
+        self.store().await.counts().await.expect("counts")
+    }
+
     /// Stop the server the way SIGTERM does and wait for it to finish.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

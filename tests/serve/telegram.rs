@@ -1,4 +1,5 @@
-use crate::support::{SECRET, spawn_app, spawn_with_telegram, tg_text};
+use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_text};
+use crate::telegram_emulator::TelegramEmulator;
 use serde_json::json;
 use std::time::Duration;
 
@@ -9,10 +10,7 @@ async fn wrong_or_missing_secret_is_rejected_and_nothing_processed() {
     assert_eq!(app.telegram_update(Some("wrong"), &update).await, 401);
     assert_eq!(app.telegram_update(None, &update).await, 401);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        app.store().await.counts().await.expect("counts").messages,
-        0
-    );
+    assert_eq!(app.counts().await.messages, 0);
     assert!(app.emulator().calls("sendMessage").is_empty());
     // The same update with the right secret is then processed (it was not marked seen).
     assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
@@ -108,15 +106,7 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
         .unwrap_or_default()
         .to_string();
     assert!(text.contains("21.11"), "{text}");
-    assert_eq!(
-        app.store()
-            .await
-            .counts()
-            .await
-            .expect("counts")
-            .active_bookings,
-        1
-    );
+    assert_eq!(app.counts().await.active_bookings, 1);
     app.shutdown().await;
 }
 
@@ -132,10 +122,7 @@ async fn group_messages_are_ignored() {
     assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.emulator().calls("sendMessage").is_empty());
-    assert_eq!(
-        app.store().await.counts().await.expect("counts").messages,
-        0
-    );
+    assert_eq!(app.counts().await.messages, 0);
     app.shutdown().await;
 }
 
@@ -167,4 +154,76 @@ async fn without_a_token_telegram_is_off() {
         .await;
     assert_eq!(status, 404);
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_what_telegram_refuses() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = TelegramEmulator::start(TOKEN).await;
+    let http = reqwest::Client::new();
+    let keyboard = |b: serde_json::Value| json!({ "inline_keyboard": [[b]] });
+    let send = format!("/bot{TOKEN}/sendMessage");
+    let cases = [
+        (
+            "wrong token",
+            "/bot1:other/sendMessage".to_string(),
+            json!({ "chat_id": 1, "text": "hi" }),
+            401,
+        ),
+        (
+            "unknown method",
+            format!("/bot{TOKEN}/sendMagic"),
+            json!({}),
+            404,
+        ),
+        ("no chat", send.clone(), json!({ "text": "hi" }), 400),
+        (
+            "empty text",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "" }),
+            400,
+        ),
+        (
+            "long text",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "я".repeat(4097) }),
+            400,
+        ),
+        (
+            "long callback_data",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "t", "reply_markup": keyboard(json!({ "text": "b", "callback_data": "x".repeat(65) })) }),
+            400,
+        ),
+        (
+            "two actions",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "t", "reply_markup": keyboard(json!({ "text": "b", "callback_data": "x", "url": "https://a" })) }),
+            400,
+        ),
+        (
+            "no callback id",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({}),
+            400,
+        ),
+        (
+            "valid",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "ok" }),
+            200,
+        ),
+    ];
+    for (what, path, body, want) in cases {
+        let resp = http
+            .post(format!("{}{path}", emu.url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), want, "{what}");
+        let answer: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(answer["ok"], want == 200, "{what}: {answer}");
+    }
+    assert_eq!(emu.calls("sendMessage").len(), 1);
 }
