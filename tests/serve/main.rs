@@ -5,6 +5,7 @@ mod health;
 mod support;
 mod telegram;
 mod web;
+mod worker;
 
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;

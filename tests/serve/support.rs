@@ -5,7 +5,7 @@ use crate::telegram_emulator::TelegramEmulator;
 use bot::channels::telegram::TelegramConfig;
 use bot::server::{self, Clock, ServeConfig};
 use bot::store::Store;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,15 +31,29 @@ pub async fn spawn_with_telegram() -> TestApp {
     spawn(true).await
 }
 
+/// The clock of a fresh app: Friday 20 Nov 2026, 10:00 in Novosibirsk.
+pub fn friday_10am() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
+}
+
 async fn spawn(with_telegram: bool) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
     let emulator = if with_telegram {
         Some(TelegramEmulator::start(TOKEN).await)
     } else {
         None
     };
+    spawn_on(dir, emulator, friday_10am()).await
+}
+
+/// The server on the database in `dir`, its clock started at `start`.
+async fn spawn_on(
+    dir: tempfile::TempDir,
+    emulator: Option<TelegramEmulator>,
+    start: DateTime<Utc>,
+) -> TestApp {
+    let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
     let config = ServeConfig {
         profile: bot::config::demo_salon(),
         db_url: db_url.clone(),
@@ -49,7 +63,7 @@ async fn spawn(with_telegram: bool) -> TestApp {
             secret: Some(SECRET.into()),
             api_url: e.url(),
         }),
-        clock: Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
+        clock: Clock::starting_at(start),
         worker_interval: Duration::from_millis(100),
     };
     let bound = server::bind(config).await.expect("server binds");
@@ -139,8 +153,20 @@ impl TestApp {
         self.store().await.counts().await.expect("counts")
     }
 
+    /// Stop the server and start it again on the same database (and emulator), with its
+    /// clock started at `start`.
+    pub async fn restart_at(mut self, start: DateTime<Utc>) -> TestApp {
+        self.stop_and_wait().await;
+        let emulator = self.telegram.take();
+        spawn_on(self._dir, emulator, start).await
+    }
+
     /// Stop the server the way SIGTERM does and wait for it to finish.
     pub async fn shutdown(mut self) {
+        self.stop_and_wait().await;
+    }
+
+    async fn stop_and_wait(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
