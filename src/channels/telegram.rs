@@ -22,6 +22,11 @@ pub const MAX_TEXT: usize = 4096;
 /// Longest `callback_data` (bytes).
 pub const MAX_CALLBACK_DATA: usize = 64;
 
+/// The update kinds the bot asks Telegram for.
+pub const ALLOWED_UPDATES: [&str; 2] = ["message", "callback_query"];
+/// Time limit of one ordinary Bot API call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How the bot reaches Telegram.
 #[derive(Debug, Clone)]
 pub struct TelegramConfig {
@@ -110,7 +115,31 @@ struct RawCallbackMessage {
 
 /// Parse a webhook body. Errors only when it is not an update at all.
 pub fn parse_update(body: &[u8], now: DateTime<Utc>) -> Result<Update, serde_json::Error> {
-    let raw: RawUpdate = serde_json::from_slice(body)?;
+    Ok(from_raw(serde_json::from_slice(body)?, now))
+}
+
+/// Parse the `result` of `getUpdates`: the updates, and the offset that confirms them all.
+/// An element that is not an update is skipped (its id still advances the offset).
+pub fn parse_updates(result: Value, now: DateTime<Utc>) -> (Vec<Update>, Option<i64>) {
+    let items = match result {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    let mut next = None;
+    let mut updates = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(id) = item["update_id"].as_i64() {
+            next = Some(next.map_or(id + 1, |n: i64| n.max(id + 1)));
+        }
+        match serde_json::from_value::<RawUpdate>(item) {
+            Ok(raw) => updates.push(from_raw(raw, now)),
+            Err(e) => tracing::warn!(error = %e, "skipping an update that cannot be read"),
+        }
+    }
+    (updates, next)
+}
+
+fn from_raw(raw: RawUpdate, now: DateTime<Utc>) -> Update {
     let kind = if let Some(m) = raw.message {
         message_kind(m)
     } else if let Some(cb) = raw.callback_query {
@@ -118,10 +147,10 @@ pub fn parse_update(body: &[u8], now: DateTime<Utc>) -> Result<Update, serde_jso
     } else {
         UpdateKind::Ignored("update kind not handled")
     };
-    Ok(Update {
+    Update {
         update_id: raw.update_id,
         kind,
-    })
+    }
 }
 
 fn client(chat_id: i64) -> ClientRef {
@@ -245,7 +274,6 @@ pub struct TelegramApi {
 impl TelegramApi {
     pub fn new(config: &TelegramConfig) -> Result<TelegramApi, SendError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| SendError::Permanent(format!("http client: {e}")))?;
@@ -272,6 +300,34 @@ impl TelegramApi {
         Ok(())
     }
 
+    /// Register the webhook `url` with the secret Telegram will send back in
+    /// `X-Telegram-Bot-Api-Secret-Token`; only the update kinds the bot handles.
+    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), SendError> {
+        let body = json!({
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": ALLOWED_UPDATES,
+        });
+        self.call("setWebhook", &body).await.map(drop)
+    }
+
+    /// Remove the webhook (polling does not work while one is set); pending updates stay.
+    pub async fn delete_webhook(&self) -> Result<(), SendError> {
+        self.call("deleteWebhook", &json!({ "drop_pending_updates": false }))
+            .await
+            .map(drop)
+    }
+
+    /// Long-poll for updates from `offset`, waiting up to `timeout` seconds.
+    pub async fn get_updates(&self, offset: Option<i64>, timeout: u64) -> Result<Value, SendError> {
+        let mut body = json!({ "timeout": timeout, "allowed_updates": ALLOWED_UPDATES });
+        if let Some(offset) = offset {
+            body["offset"] = json!(offset);
+        }
+        self.call_with_timeout("getUpdates", &body, Duration::from_secs(timeout + 10))
+            .await
+    }
+
     /// Stop the progress indicator of a pressed button.
     pub async fn answer_callback(&self, callback_id: &str) -> Result<(), SendError> {
         self.call(
@@ -283,10 +339,20 @@ impl TelegramApi {
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, SendError> {
+        self.call_with_timeout(method, body, CALL_TIMEOUT).await
+    }
+
+    async fn call_with_timeout(
+        &self,
+        method: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, SendError> {
         let url = format!("{}/bot{}/{method}", self.base, self.token);
         let resp = self
             .http
             .post(&url)
+            .timeout(timeout)
             .json(body)
             .send()
             .await

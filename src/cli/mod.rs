@@ -5,6 +5,7 @@ mod booking;
 mod calendar;
 mod db;
 mod serve;
+mod telegram;
 mod test;
 mod understand;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// The schedule: export bookings as iCalendar.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Telegram: register the webhook.
+    #[command(subcommand)]
+    Telegram(telegram::TelegramCommand),
     /// Bookings: mark a past visit completed or no-show.
     #[command(subcommand)]
     Booking(booking::BookingCommand),
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Telegram(cmd) => telegram::run(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),

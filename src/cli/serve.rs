@@ -25,6 +25,10 @@ pub struct Args {
     /// Telegram Bot API base URL (a local Bot API server or a test emulator).
     #[arg(long, env = "BOT_TELEGRAM_API_URL", default_value = DEFAULT_API_URL)]
     telegram_api_url: String,
+    /// Fetch Telegram updates by long polling (no public HTTPS address needed) instead of
+    /// the webhook.
+    #[arg(long, env = "BOT_TELEGRAM_POLLING")]
+    telegram_polling: bool,
     /// Tests and demos: start the bot's clock at this instant (RFC 3339).
     #[arg(long, env = "BOT_NOW", hide = true)]
     now: Option<DateTime<Utc>>,
@@ -53,7 +57,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn env_secret(name: &str) -> Option<String> {
+pub(super) fn env_secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -75,12 +79,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         telegram: telegram.clone(),
         clock: args.now.map_or(Clock::System, Clock::starting_at),
         worker_interval: Duration::from_secs(1),
+        telegram_polling: args.telegram_polling,
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();
     eprintln!("bot serve: {business} · database {}", args.db.url);
     match &telegram {
         None => eprintln!("telegram: off (set BOT_TELEGRAM_TOKEN to turn it on)"),
+        Some(_) if args.telegram_polling => eprintln!("telegram: on, long polling"),
         Some(t) if t.secret.is_none() => eprintln!(
             "telegram: on, but BOT_TELEGRAM_SECRET is not set: every webhook call is refused"
         ),

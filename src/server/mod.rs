@@ -10,6 +10,7 @@
 mod clock;
 mod error;
 mod metrics;
+mod polling;
 mod routes;
 mod worker;
 
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub clock: Clock,
     /// How often the worker looks for due jobs when nothing wakes it.
     pub worker_interval: Duration,
+    /// Fetch Telegram updates with `getUpdates` long polling instead of the webhook.
+    pub telegram_polling: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ pub struct Bound {
     listener: TcpListener,
     addr: SocketAddr,
     worker_interval: Duration,
+    polling: bool,
 }
 
 /// Open the store (applying migrations), build the engine and bind the listener.
@@ -113,6 +117,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         listener,
         addr,
         worker_interval: config.worker_interval,
+        polling: config.telegram_polling,
     })
 }
 
@@ -136,6 +141,9 @@ impl Bound {
             stop_rx,
             self.worker_interval,
         ));
+        let poller = self
+            .polling
+            .then(|| tokio::spawn(polling::run(Arc::clone(&self.app), stop_tx.subscribe())));
         let router = routes::router(Arc::clone(&self.app));
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -146,6 +154,12 @@ impl Bound {
         let _ = stop_tx.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker ended abnormally");
+        }
+        if let Some(Err(e)) = match poller {
+            Some(p) => Some(p.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "telegram polling ended abnormally");
         }
         self.app.store.close().await;
         served.map_err(ServeError::Serve)

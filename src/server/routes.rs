@@ -5,7 +5,7 @@
 
 use super::App;
 use super::error::ApiError;
-use crate::channels::telegram::{self, UpdateKind};
+use crate::channels::telegram::{self, TelegramApi, UpdateKind};
 use crate::channels::web::{WebMessage, WebResponse};
 use crate::domain::ChannelKind;
 use crate::engine::Owner;
@@ -186,9 +186,20 @@ async fn telegram_update(
             ApiError::BadRequest(r.body_text())
         }
     })?;
-    let now = app.clock.now();
-    let update = telegram::parse_update(&body, now)
+    let update = telegram::parse_update(&body, app.clock.now())
         .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
+    handle_update(app, api, update, received).await
+}
+
+/// Process one Telegram update, from the webhook or from polling: acknowledge a button
+/// press, then store and run the turn (a redelivered `update_id` changes nothing).
+pub(super) async fn handle_update(
+    app: &Arc<App>,
+    api: &TelegramApi,
+    update: telegram::Update,
+    received: Instant,
+) -> Result<(), ApiError> {
+    let now = app.clock.now();
     let inbound_id = update.inbound_id();
     let (inbound, callback_id) = match update.kind {
         UpdateKind::Ignored(why) => {

@@ -2,6 +2,7 @@
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
 
 mod health;
+mod polling;
 mod support;
 mod telegram;
 mod web;

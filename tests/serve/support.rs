@@ -36,6 +36,13 @@ pub fn friday_10am() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
 }
 
+/// Telegram on, updates fetched by long polling from the emulator.
+pub async fn spawn_polling() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let emulator = TelegramEmulator::start(TOKEN).await;
+    spawn_on(dir, Some(emulator), friday_10am(), true).await
+}
+
 async fn spawn(with_telegram: bool) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -44,7 +51,7 @@ async fn spawn(with_telegram: bool) -> TestApp {
     } else {
         None
     };
-    spawn_on(dir, emulator, friday_10am()).await
+    spawn_on(dir, emulator, friday_10am(), false).await
 }
 
 /// The server on the database in `dir`, its clock started at `start`.
@@ -52,7 +59,9 @@ async fn spawn_on(
     dir: tempfile::TempDir,
     emulator: Option<TelegramEmulator>,
     start: DateTime<Utc>,
+    polling: bool,
 ) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
     let config = ServeConfig {
         profile: bot::config::demo_salon(),
@@ -65,6 +74,7 @@ async fn spawn_on(
         }),
         clock: Clock::starting_at(start),
         worker_interval: Duration::from_millis(100),
+        telegram_polling: polling,
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
@@ -158,7 +168,7 @@ impl TestApp {
     pub async fn restart_at(mut self, start: DateTime<Utc>) -> TestApp {
         self.stop_and_wait().await;
         let emulator = self.telegram.take();
-        spawn_on(self._dir, emulator, start).await
+        spawn_on(self._dir, emulator, start, false).await
     }
 
     /// Stop the server the way SIGTERM does and wait for it to finish.

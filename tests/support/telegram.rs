@@ -30,6 +30,9 @@ struct State_ {
     /// How many of the next sendMessage calls answer 429, and with what retry_after.
     rate_limit: Mutex<(u32, u64)>,
     next_message_id: Mutex<i64>,
+    /// Updates waiting for getUpdates.
+    updates: Mutex<Vec<Value>>,
+    webhook: Mutex<Option<String>>,
 }
 
 pub struct TelegramEmulator {
@@ -69,6 +72,20 @@ impl TelegramEmulator {
             .filter(|c| c.method == method)
             .cloned()
             .collect()
+    }
+
+    /// Queue an update for getUpdates (polling mode).
+    pub fn push_update(&self, update: Value) {
+        self.state.updates.lock().expect("updates").push(update);
+    }
+
+    /// Updates not confirmed by an offset yet.
+    pub fn unconfirmed(&self) -> usize {
+        self.state.updates.lock().expect("updates").len()
+    }
+
+    pub fn webhook(&self) -> Option<String> {
+        self.state.webhook.lock().expect("webhook").clone()
     }
 
     /// The next `n` sendMessage calls get 429 with `retry_after`.
@@ -136,6 +153,12 @@ async fn call(
         return bad("can't parse JSON object").into_response();
     };
     let result = match method.as_str() {
+        "getUpdates" => get_updates(&state, &params).await,
+        "setWebhook" => set_webhook(&state, &params),
+        "deleteWebhook" => {
+            *state.webhook.lock().expect("webhook") = None;
+            Ok(json!(true))
+        }
         "sendMessage" => send_message(&state, &params),
         "answerCallbackQuery" => answer_callback(&params),
         "getMe" => {
@@ -249,6 +272,60 @@ fn answer_callback(p: &Value) -> Result<Value, ApiErr> {
     }
     if p["text"].as_str().is_some_and(|t| t.chars().count() > 200) {
         return Err(bad("MESSAGE_TOO_LONG"));
+    }
+    Ok(json!(true))
+}
+
+/// Long polling: confirms updates below `offset`, then waits up to `timeout` seconds for any.
+async fn get_updates(state: &State_, p: &Value) -> Result<Value, ApiErr> {
+    if state.webhook.lock().expect("webhook").is_some() {
+        return Err(error(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+        ));
+    }
+    let offset = p.get("offset").and_then(Value::as_i64);
+    if p.get("offset").is_some() && offset.is_none() {
+        return Err(bad("field \"offset\" must be an Integer"));
+    }
+    let timeout = p.get("timeout").and_then(Value::as_u64).unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    loop {
+        {
+            let mut updates = state.updates.lock().expect("updates");
+            if let Some(offset) = offset {
+                updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            }
+            if !updates.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(Value::Array(updates.clone()));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn set_webhook(state: &State_, p: &Value) -> Result<Value, ApiErr> {
+    let Some(url) = p["url"].as_str() else {
+        return Err(bad("parameter \"url\" is required"));
+    };
+    if let Some(secret) = p.get("secret_token") {
+        let ok = secret.as_str().is_some_and(|s| {
+            (1..=256).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+        if !ok {
+            return Err(bad("secret token contains unallowed characters"));
+        }
+    }
+    if url.is_empty() {
+        *state.webhook.lock().expect("webhook") = None;
+    } else if !url.starts_with("https://") {
+        return Err(bad(
+            "bad webhook: An HTTPS URL must be provided for webhook",
+        ));
+    } else {
+        *state.webhook.lock().expect("webhook") = Some(url.to_string());
     }
     Ok(json!(true))
 }
