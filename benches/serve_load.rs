@@ -34,6 +34,7 @@ async fn main() {
         clock: Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
         worker_interval: Duration::from_secs(1),
         telegram_polling: false,
+        managers_chat: None,
     };
     let bound = server::bind(config).await.expect("server binds");
     let url = format!("http://{}/api/v1/messages", bound.local_addr());

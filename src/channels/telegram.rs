@@ -55,6 +55,13 @@ pub enum UpdateKind {
     /// A button press that cannot go to the engine (no data, not from a private chat): only
     /// acknowledged.
     CallbackOnly { callback_id: String },
+    /// A text reply, in a group, to an earlier message: how managers answer a hand-off
+    /// notice in their chat.
+    GroupReply {
+        chat_id: i64,
+        text: String,
+        replied_to: String,
+    },
     /// Not for the bot (groups, channels, edits, stickers, unknown kinds); the reason is logged.
     Ignored(&'static str),
 }
@@ -79,6 +86,12 @@ struct RawMessage {
     chat: RawChat,
     text: Option<String>,
     contact: Option<RawContact>,
+    reply_to_message: Option<Box<RawReplied>>,
+}
+
+#[derive(Deserialize)]
+struct RawReplied {
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,7 +175,15 @@ fn client(chat_id: i64) -> ClientRef {
 
 fn message_kind(m: RawMessage) -> UpdateKind {
     if m.chat.kind != "private" {
-        return UpdateKind::Ignored("not a private chat");
+        let replied_to = m.reply_to_message.and_then(|r| r.text);
+        return match (m.chat.kind.as_str(), m.text, replied_to) {
+            ("group" | "supergroup", Some(text), Some(replied_to)) => UpdateKind::GroupReply {
+                chat_id: m.chat.id,
+                text,
+                replied_to,
+            },
+            _ => UpdateKind::Ignored("not a private chat"),
+        };
     }
     let event = if let Some(c) = m.contact {
         let name = match (c.first_name, c.last_name) {

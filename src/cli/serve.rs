@@ -29,6 +29,10 @@ pub struct Args {
     /// the webhook.
     #[arg(long, env = "BOT_TELEGRAM_POLLING")]
     telegram_polling: bool,
+    /// Telegram group of the managers: hand-off notices go there, replies to them go to the
+    /// client, `/release` gives the conversation back to the bot.
+    #[arg(long, env = "BOT_MANAGERS_CHAT_ID", allow_negative_numbers = true)]
+    managers_chat_id: Option<i64>,
     /// Tests and demos: start the bot's clock at this instant (RFC 3339).
     #[arg(long, env = "BOT_NOW", hide = true)]
     now: Option<DateTime<Utc>>,
@@ -80,6 +84,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         clock: args.now.map_or(Clock::System, Clock::starting_at),
         worker_interval: Duration::from_secs(1),
         telegram_polling: args.telegram_polling,
+        managers_chat: args.managers_chat_id,
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();

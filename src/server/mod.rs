@@ -9,6 +9,7 @@
 
 mod clock;
 mod error;
+mod handoff;
 mod metrics;
 mod polling;
 mod routes;
@@ -41,6 +42,8 @@ pub struct ServeConfig {
     pub worker_interval: Duration,
     /// Fetch Telegram updates with `getUpdates` long polling instead of the webhook.
     pub telegram_polling: bool,
+    /// The Telegram chat (a group) where managers get hand-off notices and answer clients.
+    pub managers_chat: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,7 @@ pub struct App {
     pub metrics: Metrics,
     pub telegram: Option<TelegramApi>,
     pub telegram_secret: Option<String>,
+    pub managers_chat: Option<i64>,
     /// Wakes the worker when new outbox jobs were written.
     pub wake: Notify,
     /// Makes web inbound ids unique within this process (with the start time).
@@ -108,6 +112,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         metrics: Metrics::default(),
         telegram,
         telegram_secret: config.telegram.and_then(|t| t.secret),
+        managers_chat: config.managers_chat,
         wake: Notify::new(),
         seq: AtomicU64::new(0),
         started: config.clock.now().timestamp_micros(),

@@ -3,11 +3,11 @@
 //! store (one transaction per message, deduplicated) and answer; sending to messengers is the
 //! worker's job, so a webhook is answered as soon as the message is safely stored.
 
-use super::App;
 use super::error::ApiError;
+use super::{App, handoff};
 use crate::channels::telegram::{self, TelegramApi, UpdateKind};
 use crate::channels::web::{WebMessage, WebResponse};
-use crate::domain::ChannelKind;
+use crate::domain::{ChannelKind, Event, Inbound};
 use crate::engine::Owner;
 use crate::store::Outcome;
 use axum::body::Bytes;
@@ -206,6 +206,16 @@ pub(super) async fn handle_update(
             tracing::debug!(update_id = update.update_id, why, "telegram update ignored");
             return Ok(());
         }
+        UpdateKind::GroupReply {
+            chat_id,
+            text,
+            replied_to,
+        } => {
+            if app.managers_chat == Some(chat_id) {
+                return manager_reply(app, &inbound_id, &text, &replied_to, now).await;
+            }
+            return Ok(());
+        }
         UpdateKind::CallbackOnly { callback_id } => (None, Some(callback_id)),
         UpdateKind::Inbound {
             inbound,
@@ -237,5 +247,35 @@ pub(super) async fn handle_update(
             app.wake.notify_one();
         }
     }
+    Ok(())
+}
+
+/// A manager answered a hand-off notice: relay the text to the client, or give the
+/// conversation back to the bot on `/release`.
+async fn manager_reply(
+    app: &App,
+    inbound_id: &str,
+    text: &str,
+    replied_to: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let Some(client) = handoff::client_of(replied_to) else {
+        return Ok(());
+    };
+    if handoff::is_release(text) {
+        let inbound = Inbound {
+            client,
+            at: now,
+            event: Event::Released,
+        };
+        app.store
+            .process_inbound(&app.engine, inbound_id, &inbound, now)
+            .await?;
+    } else {
+        app.store
+            .manager_message(inbound_id, &client, text, now)
+            .await?;
+    }
+    app.wake.notify_one();
     Ok(())
 }

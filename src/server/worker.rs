@@ -5,7 +5,7 @@
 //! [`MAX_SEND_ATTEMPTS`]. It wakes on new outbox jobs or every interval, and stops between
 //! jobs when shutdown is signalled.
 
-use super::App;
+use super::{App, handoff};
 use crate::channels::telegram::SendError;
 use crate::domain::{ChannelKind, Reply};
 use crate::store::{Job, JobKind};
@@ -57,7 +57,7 @@ async fn tick(app: &App, stop: &watch::Receiver<bool>) {
         let lease = ChronoDuration::seconds(LEASE_SECONDS);
         let jobs = match app
             .store
-            .claim_outbox(&[JobKind::Send], now, lease, BATCH)
+            .claim_outbox(&[JobKind::Send, JobKind::Handoff], now, lease, BATCH)
             .await
         {
             Ok(jobs) => jobs,
@@ -140,6 +140,9 @@ fn backoff(attempts: i64) -> i64 {
 }
 
 async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    if job.kind == JobKind::Handoff {
+        return notify_managers(app, job).await;
+    }
     let message = serde_json::from_str::<serde_json::Value>(&job.payload)
         .ok()
         .and_then(|v| v["message"].as_i64());
@@ -210,4 +213,51 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
             after_secs: 600,
         }),
     }
+}
+
+/// What a Telegram send result means for its job.
+fn attempt_of(app: &App, job: &Job, sent: Result<(), SendError>) -> Attempt {
+    match sent {
+        Ok(()) => Attempt::Done,
+        Err(SendError::RetryAfter(secs)) => {
+            app.metrics.error("telegram_rate_limited");
+            Attempt::Retry {
+                error: format!("429 retry after {secs} s"),
+                after_secs: i64::try_from(secs).unwrap_or(60).max(1),
+            }
+        }
+        Err(SendError::Transient(e)) => {
+            app.metrics.error("telegram_send");
+            Attempt::Retry {
+                error: e,
+                after_secs: backoff(job.attempts),
+            }
+        }
+        Err(SendError::Permanent(e)) => Attempt::Dead(e),
+    }
+}
+
+/// Tell the managers' chat that a conversation waits for a human.
+async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    let (Some(api), Some(chat)) = (&app.telegram, app.managers_chat) else {
+        return Ok(Attempt::Dead(
+            "no managers chat: set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID".into(),
+        ));
+    };
+    let Some(client_id) = job.client_id else {
+        return Ok(Attempt::Dead("hand-off without a client".into()));
+    };
+    let reason = serde_json::from_str::<serde_json::Value>(&job.payload)
+        .ok()
+        .and_then(|v| v["reason"].as_str().map(String::from))
+        .unwrap_or_default();
+    let card = app.store.client_card(client_id, 6).await?;
+    let reply = Reply {
+        text: handoff::notice(&card, &reason),
+        buttons: Vec::new(),
+        template: None,
+        request_contact: false,
+    };
+    let sent = api.send_reply(chat, &reply).await;
+    Ok(attempt_of(app, job, sent))
 }

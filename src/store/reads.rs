@@ -64,6 +64,15 @@ pub struct Outgoing {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// A client with their contact and recent messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCard {
+    pub client: ClientRef,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub messages: Vec<StoredMessage>,
+}
+
 /// A qualified lead as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLead {
@@ -171,6 +180,23 @@ impl Store {
             payload,
             sent_at,
         }))
+    }
+
+    /// Who a client is and their last `last` messages (the managers' hand-off notice).
+    pub async fn client_card(&self, client_id: i64, last: usize) -> Result<ClientCard, StoreError> {
+        let mut tx = self.read().await?;
+        let client = tx.client_ref(client_id).await?;
+        let (name, phone) = tx.client_contact(client_id).await?;
+        let mut messages = tx.messages(client_id).await?;
+        tx.commit().await?;
+        let skip = messages.len().saturating_sub(last);
+        messages.drain(..skip);
+        Ok(ClientCard {
+            client,
+            name,
+            phone,
+            messages,
+        })
     }
 
     pub async fn leads(&self) -> Result<Vec<StoredLead>, StoreError> {

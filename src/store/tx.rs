@@ -347,6 +347,22 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// The contact the bot keeps for a client: (name, phone).
+    pub(super) async fn client_contact(
+        &mut self,
+        client_id: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        const SQL: &str = "SELECT name, phone FROM clients WHERE id = $1";
+        Ok(on!(self, |c| sqlx::query_as::<
+            _,
+            (Option<String>, Option<String>),
+        >(SQL)
+        .bind(client_id)
+        .fetch_optional(c)
+        .await?)
+        .unwrap_or_default())
+    }
+
     /// A reply with its client, for the outbox worker: (client, text, payload, sent_at).
     pub(super) async fn outgoing(&mut self, id: i64) -> Result<Option<OutgoingRow>, StoreError> {
         const SQL: &str = "SELECT c.channel, c.external_id, m.text, m.payload, m.sent_at \

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub const TOKEN: &str = "123456:TEST-token_abc";
 pub const SECRET: &str = "s3cret-webhook_token";
+/// The managers' Telegram group.
+pub const MANAGERS: i64 = -100_500;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -75,6 +77,7 @@ async fn spawn_on(
         clock: Clock::starting_at(start),
         worker_interval: Duration::from_millis(100),
         telegram_polling: polling,
+        managers_chat: Some(MANAGERS),
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();

@@ -93,6 +93,26 @@ impl TelegramEmulator {
         *self.state.rate_limit.lock().expect("rate limit") = (n, retry_after);
     }
 
+    /// Wait for a sendMessage to `chat_id` whose text contains `part` (or panic after `secs`).
+    pub async fn wait_for_message(&self, chat_id: i64, part: &str, secs: u64) -> Call {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let found = self.calls("sendMessage").into_iter().find(|c| {
+                c.params["chat_id"] == chat_id
+                    && c.params["text"].as_str().is_some_and(|t| t.contains(part))
+            });
+            if let Some(call) = found {
+                return call;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message to {chat_id} containing {part:?} within {secs} s: {:?}",
+                self.calls("sendMessage")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Wait until `n` calls of `method` were recorded (or panic after `secs`).
     pub async fn wait_for(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);

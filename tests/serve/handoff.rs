@@ -1,0 +1,93 @@
+use crate::support::{MANAGERS, SECRET, spawn_with_telegram, tg_text};
+use bot::domain::{ChannelKind, ClientRef};
+use bot::engine::Owner;
+use serde_json::json;
+
+fn manager_reply(update_id: i64, notice: &str, text: &str) -> serde_json::Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_763_607_900,
+            "from": { "id": 77, "is_bot": false, "first_name": "Ольга" },
+            "chat": { "id": MANAGERS, "type": "supergroup", "title": "Администраторы" },
+            "text": text,
+            "reply_to_message": {
+                "message_id": 1, "date": 1_763_607_800,
+                "chat": { "id": MANAGERS, "type": "supergroup" },
+                "text": notice
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_returns_the_bot() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    let chat = 3030;
+    let complaint = "ужасно покрасили волосы, хочу пожаловаться";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(1, chat, complaint))
+            .await,
+        200
+    );
+    let notice = emu.wait_for_message(MANAGERS, "#client", 5).await.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(notice.contains(complaint), "{notice}");
+    assert!(notice.contains("telegram"), "{notice}");
+
+    let answer = "Здравствуйте! Я Ольга, администратор. Очень жаль, давайте разберёмся.";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(2, &notice, answer))
+            .await,
+        200
+    );
+    // A redelivery of the manager's reply is not relayed twice.
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(2, &notice, answer))
+            .await,
+        200
+    );
+    emu.wait_for_message(chat, answer, 5).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let relays = emu
+        .calls("sendMessage")
+        .iter()
+        .filter(|c| c.params["text"] == answer)
+        .count();
+    assert_eq!(relays, 1);
+
+    let client = ClientRef {
+        channel: ChannelKind::Telegram,
+        id: chat.to_string(),
+    };
+    let store = app.store().await;
+    let conv = store
+        .conversation(&client)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(conv.owner, Owner::Human);
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(3, &notice, "/release"))
+            .await,
+        200
+    );
+    let mut owner = Owner::Human;
+    for _ in 0..100 {
+        let conv = store
+            .conversation(&client)
+            .await
+            .expect("read")
+            .expect("exists");
+        owner = conv.owner;
+        if owner == Owner::Bot {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(owner, Owner::Bot);
+    app.shutdown().await;
+}
