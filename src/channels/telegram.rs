@@ -294,6 +294,9 @@ pub struct TelegramApi {
 
 impl TelegramApi {
     pub fn new(config: &TelegramConfig) -> Result<TelegramApi, SendError> {
+        // reqwest is built without a bundled crypto provider; `main` installs ring, and so
+        // does this for library users (an error only means one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -4,6 +4,7 @@
 //! [`WebResponse::new`].
 
 use crate::domain::{Button, ChannelKind, ClientRef, Event, Inbound, Reply};
+use crate::store::StoredMessage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,9 @@ pub struct WebResponse {
     pub replies: Vec<WebReply>,
     /// The conversation is with a manager now; the bot stays silent.
     pub handoff: bool,
+    /// The id of the last reply; `GET /api/v1/messages?after=` continues from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_id: Option<i64>,
     /// This `message_id` was processed before; nothing new happened.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
@@ -121,9 +125,78 @@ impl WebResponse {
                 })
                 .collect(),
             handoff,
+            last_id: None,
             duplicate: false,
         }
     }
+}
+
+/// `GET /api/v1/messages?client_id=…&after=ID`: what the bot or a manager sent since `after`
+/// (reminders, follow-ups, a manager's answer after a hand-off). The chat page polls it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPoll {
+    pub client_id: String,
+    #[serde(default)]
+    pub after: Option<i64>,
+}
+
+impl WebPoll {
+    pub fn client(&self) -> Result<ClientRef, Invalid> {
+        let id = self.client_id.trim();
+        if id.is_empty() || id.chars().count() > MAX_CLIENT_ID || id.chars().any(char::is_control) {
+            return Err(Invalid(format!(
+                "client_id must be 1 to {MAX_CLIENT_ID} printable characters"
+            )));
+        }
+        Ok(ClientRef {
+            channel: ChannelKind::Web,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One message the client has not seen yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebOutbound {
+    pub id: i64,
+    /// `bot` or `manager`.
+    pub from: String,
+    pub text: String,
+    pub buttons: Vec<Button>,
+}
+
+impl WebOutbound {
+    /// The client's view of a stored outgoing message (None for the client's own).
+    pub fn of(m: &StoredMessage) -> Option<WebOutbound> {
+        if m.inbound {
+            return None;
+        }
+        let buttons = m
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Reply>(p).ok())
+            .map(|r| r.buttons)
+            .unwrap_or_default();
+        let from = if m.kind == "manager" {
+            "manager"
+        } else {
+            "bot"
+        };
+        Some(WebOutbound {
+            id: m.id,
+            from: from.to_string(),
+            text: m.text.clone(),
+            buttons,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebUpdates {
+    pub conversation_id: String,
+    pub messages: Vec<WebOutbound>,
+    pub handoff: bool,
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@
 use super::error::ApiError;
 use super::{App, handoff};
 use crate::channels::telegram::{self, TelegramApi, UpdateKind};
-use crate::channels::web::{WebMessage, WebResponse};
+use crate::channels::web::{WebMessage, WebOutbound, WebPoll, WebResponse, WebUpdates};
 use crate::domain::{ChannelKind, Event, Inbound};
 use crate::engine::Owner;
 use crate::store::Outcome;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,7 @@ const CHAT_PAGE: &str = include_str!("chat.html");
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(chat_page))
-        .route("/api/v1/messages", post(web_message))
+        .route("/api/v1/messages", post(web_message).get(web_updates))
         .route("/webhooks/telegram", post(telegram_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -135,7 +135,41 @@ async fn web_turn(
         app.wake.notify_one();
     }
     let handoff = p.turn.conversation.owner == Owner::Human;
-    Ok(WebResponse::new(&inbound.client, &p.turn.replies, handoff))
+    let mut response = WebResponse::new(&inbound.client, &p.turn.replies, handoff);
+    response.last_id = p.replies.iter().copied().max();
+    Ok(response)
+}
+
+/// `GET /api/v1/messages?client_id=…&after=ID`: messages sent to a web client since `after`.
+async fn web_updates(
+    State(app): State<Arc<App>>,
+    query: Result<Query<WebPoll>, QueryRejection>,
+) -> Result<Json<WebUpdates>, ApiError> {
+    let result: Result<WebUpdates, ApiError> = async {
+        let Query(poll) = query.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+        let client = poll.client().map_err(|e| ApiError::BadRequest(e.0))?;
+        let after = poll.after.unwrap_or(0);
+        let messages = app.store.messages(&client).await?;
+        let handoff = app
+            .store
+            .conversation(&client)
+            .await?
+            .is_some_and(|c| c.owner == Owner::Human);
+        Ok(WebUpdates {
+            conversation_id: client.to_string(),
+            messages: messages
+                .iter()
+                .filter(|m| m.id > after)
+                .filter_map(WebOutbound::of)
+                .collect(),
+            handoff,
+        })
+    }
+    .await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(Json)
 }
 
 /// Constant-time comparison of the webhook secret.

@@ -51,7 +51,7 @@ async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_retu
         200
     );
     emu.wait_for_message(chat, answer, 5).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_drained().await;
     let relays = emu
         .calls("sendMessage")
         .iter()
@@ -89,5 +89,42 @@ async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_retu
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(owner, Owner::Bot);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_web_client_sees_the_managers_answer() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    let first = app
+        .say("web-vera", "ужасно покрасили волосы, хочу пожаловаться")
+        .await;
+    assert_eq!(first["handoff"], true, "{first}");
+    let notice = emu
+        .wait_for_message(MANAGERS, "#client web:web-vera", 5)
+        .await;
+    let notice = notice.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let answer = "Вера, здравствуйте! Администратор Ольга, перезвоню вам через 5 минут.";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(7, &notice, answer))
+            .await,
+        200
+    );
+    let after = first["last_id"].as_i64().unwrap_or(0);
+    let url = format!("/api/v1/messages?client_id=web-vera&after={after}");
+    let mut got = serde_json::Value::Null;
+    for _ in 0..100 {
+        got = app.get_json(&url).await;
+        if got["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got["messages"][0]["from"], "manager", "{got}");
+    assert_eq!(got["messages"][0]["text"], answer);
+    assert_eq!(got["handoff"], true);
     app.shutdown().await;
 }

@@ -25,7 +25,7 @@ async fn polling_processes_each_update_once_and_confirms_it() {
     emu.push_update(tg_text(10, 55, "сколько стоит маникюр?"));
     emu.push_update(tg_text(11, 55, "где вы находитесь?"));
     until_confirmed(emu).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.outbox_drained().await;
     assert_eq!(app.counts().await.processed_inbound, 2);
     let client = bot::domain::ClientRef {
         channel: bot::domain::ChannelKind::Telegram,

@@ -161,6 +161,27 @@ impl TestApp {
             .expect("open the test store")
     }
 
+    /// GET a path; the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self.http.get(self.url(path)).send().await.expect("request");
+        resp.json().await.expect("a JSON body")
+    }
+
+    /// Wait until no reply waits in the outbox (or panic after 5 s), then a little longer so
+    /// that a duplicate send would have shown up.
+    pub async fn outbox_drained(&self) {
+        let store = self.store().await;
+        for _ in 0..250 {
+            let pending = store.pending_jobs().await.expect("jobs");
+            if !pending.iter().any(|j| j.kind == bot::store::JobKind::Send) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("replies still waiting in the outbox after 5 s");
+    }
+
     /// Row counts of the server's database.
     pub async fn counts(&self) -> bot::store::Counts {
         self.store().await.counts().await.expect("counts")

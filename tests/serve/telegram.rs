@@ -25,7 +25,7 @@ async fn a_duplicate_update_is_processed_once() {
     assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
     assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
     app.emulator().wait_for("sendMessage", 1, 5).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.outbox_drained().await;
     let store = app.store().await;
     assert_eq!(store.counts().await.expect("counts").processed_inbound, 1);
     let client = bot::domain::ClientRef {

@@ -160,3 +160,32 @@ async fn serves_the_chat_page() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn later_messages_are_fetched_after_the_last_reply() {
+    let app = spawn_app().await;
+    let first = app.say("poll", "сколько стоит маникюр?").await;
+    let last = first["last_id"].as_i64().expect("last_id");
+    let url = |after: i64| format!("/api/v1/messages?client_id=poll&after={after}");
+    let all = app.get_json(&url(0)).await;
+    assert_eq!(all["conversation_id"], "web:poll");
+    let messages = all["messages"].as_array().expect("messages");
+    assert_eq!(
+        messages.len(),
+        first["replies"].as_array().map_or(0, Vec::len)
+    );
+    assert!(messages.iter().all(|m| m["from"] == "bot"));
+    let none = app.get_json(&url(last)).await;
+    assert_eq!(none["messages"], json!([]));
+    for bad in [
+        "/api/v1/messages",
+        "/api/v1/messages?client_id=&after=1",
+        "/api/v1/messages?client_id=a&after=x",
+    ] {
+        let resp = app.http.get(app.url(bad)).send().await.expect("get");
+        assert_eq!(resp.status().as_u16(), 400, "{bad}");
+        let body: serde_json::Value = resp.json().await.expect("JSON error");
+        assert!(body["error"].is_string(), "{bad}");
+    }
+    app.shutdown().await;
+}

@@ -1,7 +1,6 @@
 use crate::support::{SECRET, spawn_with_telegram, tg_text};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use std::time::Duration;
 
 #[tokio::test]
 async fn after_a_restart_the_due_reminder_is_sent_and_nothing_is_sent_twice() {
@@ -33,7 +32,7 @@ async fn after_a_restart_the_due_reminder_is_sent_and_nothing_is_sent_twice() {
         booked.contains("21.11") && booked.contains("15:00"),
         "{booked}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.outbox_drained().await;
     let before = app.emulator().calls("sendMessage").len();
 
     // Friday 15:01 in Novosibirsk: the day-before reminder of Saturday 15:00 is due.
@@ -49,7 +48,7 @@ async fn after_a_restart_the_due_reminder_is_sent_and_nothing_is_sent_twice() {
             .is_some_and(|t| t.contains("15:00")),
         "{reminder}"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.outbox_drained().await;
     let store = app.store().await;
     let pending: Vec<_> = store
         .pending_jobs()
