@@ -45,6 +45,13 @@ fn reason_ru(reason: &str) -> &'static str {
     }
 }
 
+/// A client's message written while a manager has the conversation, for the managers' chat
+/// (a reply to it reaches the client too).
+pub fn forward(client: &ClientRef, text: &str) -> String {
+    let text: String = text.chars().take(3000).collect();
+    format!("💬 Клиент пишет: {text}\n{TAG}{client}")
+}
+
 /// The client a notice was about, from the quoted notice text.
 pub fn client_of(notice: &str) -> Option<ClientRef> {
     let line = notice.lines().rev().find_map(|l| l.strip_prefix(TAG))?;
@@ -86,7 +93,11 @@ mod tests {
         };
         let text = notice(&card, "complaint");
         assert!(text.contains("жалоба") && text.contains("Марина"));
-        assert_eq!(client_of(&text), Some(card.client));
+        assert_eq!(client_of(&text), Some(card.client.clone()));
+        assert_eq!(
+            client_of(&forward(&card.client, "алло?")),
+            Some(card.client)
+        );
         assert_eq!(client_of("просто текст"), None);
         assert_eq!(client_of("#client fax:1"), None);
         assert!(is_release("/release") && is_release("/release@salon_bot спасибо"));

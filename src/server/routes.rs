@@ -135,6 +135,7 @@ async fn web_turn(
         app.wake.notify_one();
     }
     let handoff = p.turn.conversation.owner == Owner::Human;
+    forward_during_handoff(app, &inbound, &p.turn);
     let mut response = WebResponse::new(&inbound.client, &p.turn.replies, handoff);
     response.last_id = p.replies.iter().copied().max();
     Ok(response)
@@ -276,6 +277,7 @@ pub(super) async fn handle_update(
         .process_inbound(&app.engine, &inbound_id, &inbound, now)
         .await?;
     if let Outcome::Processed(p) = outcome {
+        forward_during_handoff(app, &inbound, &p.turn);
         app.metrics.reply_latency(received.elapsed());
         if !p.replies.is_empty() {
             app.wake.notify_one();
@@ -312,4 +314,37 @@ async fn manager_reply(
     }
     app.wake.notify_one();
     Ok(())
+}
+
+/// While a manager has the conversation the bot is silent; what the client writes meanwhile
+/// goes to the managers' chat. Best effort: a failed forward is logged, the message itself is
+/// stored either way.
+fn forward_during_handoff(app: &App, inbound: &Inbound, turn: &crate::engine::Turn) {
+    let handed_now = turn
+        .effects
+        .iter()
+        .any(|e| matches!(e, crate::domain::Effect::HandoffRequested { .. }));
+    if turn.conversation.owner != Owner::Human || handed_now || !turn.replies.is_empty() {
+        return;
+    }
+    let (Some(api), Some(chat)) = (app.telegram.clone(), app.managers_chat) else {
+        return;
+    };
+    let text = match &inbound.event {
+        Event::Text { text } => text.clone(),
+        Event::Button { payload } => format!("[кнопка] {payload}"),
+        Event::Contact { phone, .. } => format!("[контакт] {phone}"),
+        _ => return,
+    };
+    let reply = crate::domain::Reply {
+        text: handoff::forward(&inbound.client, &text),
+        buttons: Vec::new(),
+        template: None,
+        request_contact: false,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = api.send_reply(chat, &reply).await {
+            tracing::warn!(error = %e, "forwarding to the managers' chat failed");
+        }
+    });
 }

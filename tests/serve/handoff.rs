@@ -20,6 +20,13 @@ fn manager_reply(update_id: i64, notice: &str, text: &str) -> serde_json::Value 
     })
 }
 
+fn to_client(emu: &crate::telegram_emulator::TelegramEmulator, chat: i64) -> usize {
+    emu.calls("sendMessage")
+        .iter()
+        .filter(|c| c.params["chat_id"] == chat)
+        .count()
+}
+
 #[tokio::test]
 async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_returns_the_bot() {
     let app = spawn_with_telegram().await;
@@ -37,6 +44,31 @@ async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_retu
         .to_string();
     assert!(notice.contains(complaint), "{notice}");
     assert!(notice.contains("telegram"), "{notice}");
+
+    // The bot is silent now; what the client writes goes to the managers.
+    app.outbox_drained().await;
+    let told = to_client(emu, chat);
+    let waiting = "алло, вы тут?";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(5, chat, waiting))
+            .await,
+        200
+    );
+    let forwarded = emu.wait_for_message(MANAGERS, waiting, 5).await;
+    let forwarded = forwarded.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        forwarded.contains(&format!("#client telegram:{chat}")),
+        "{forwarded}"
+    );
+    app.outbox_drained().await;
+    assert_eq!(
+        to_client(emu, chat),
+        told,
+        "the bot stays silent during a hand-off"
+    );
 
     let answer = "Здравствуйте! Я Ольга, администратор. Очень жаль, давайте разберёмся.";
     assert_eq!(
