@@ -227,6 +227,14 @@ fn callback_kind(cb: RawCallback, now: DateTime<Utc>) -> UpdateKind {
     }
 }
 
+/// A webhook secret Telegram accepts: 1–256 characters of `A-Z a-z 0-9 _ -`.
+pub fn valid_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Split `text` into pieces of at most `max` characters, preferring line breaks, then spaces.
 pub fn split_text(text: &str, max: usize) -> Vec<String> {
     let max = max.max(1);
@@ -434,6 +442,14 @@ mod tests {
             assert!(matches!(u.kind, UpdateKind::Ignored(_)), "{u:?}");
         }
         assert!(parse_update(b"[]", now).is_err());
+    }
+
+    #[test]
+    fn webhook_secrets_follow_telegrams_alphabet() {
+        assert!(valid_secret("abc_DEF-123"));
+        for bad in ["", "with space", "ключ", &"a".repeat(257)] {
+            assert!(!valid_secret(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! environment.
 
 use super::serve::env_secret;
-use crate::channels::telegram::{DEFAULT_API_URL, TelegramApi, TelegramConfig};
+use crate::channels::telegram::{DEFAULT_API_URL, TelegramApi, TelegramConfig, valid_secret};
 use anyhow::{Context, bail};
 use std::process::ExitCode;
 
@@ -30,11 +30,7 @@ pub fn run(cmd: TelegramCommand) -> ExitCode {
                 let Some(secret) = env_secret("BOT_TELEGRAM_SECRET") else {
                     bail!("BOT_TELEGRAM_SECRET is not set (1-256 of A-Z a-z 0-9 _ -)");
                 };
-                let valid = secret.len() <= 256
-                    && secret
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                if !valid {
+                if !valid_secret(&secret) {
                     bail!("BOT_TELEGRAM_SECRET must be 1-256 of A-Z a-z 0-9 _ -");
                 }
                 let api = TelegramApi::new(&TelegramConfig {

@@ -75,6 +75,8 @@ pub struct App {
     /// Makes web inbound ids unique within this process (with the start time).
     pub seq: AtomicU64,
     pub started: i64,
+    /// When the worker last sent to each Telegram chat (one message per second per chat).
+    pace: std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
 }
 
 /// A server bound to its address, not yet serving.
@@ -116,6 +118,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         wake: Notify::new(),
         seq: AtomicU64::new(0),
         started: config.clock.now().timestamp_micros(),
+        pace: std::sync::Mutex::default(),
     };
     Ok(Bound {
         app: Arc::new(app),

@@ -2,41 +2,59 @@
 //! delivers the outbox `send` jobs through their channels — web replies were already returned
 //! in the HTTP response, so they are only closed; Telegram replies go out via `sendMessage`.
 //! Failures are retried with backoff (a 429's `retry_after` honoured) and dead-lettered after
-//! [`MAX_SEND_ATTEMPTS`]. It wakes on new outbox jobs or every interval, and stops between
-//! jobs when shutdown is signalled.
+//! [`MAX_SEND_ATTEMPTS`]. Jobs of one client go out in order, one Telegram message per second
+//! per chat; different clients are served in parallel. It wakes on new outbox jobs or every
+//! interval, and stops between jobs when shutdown is signalled.
 
 use super::{App, handoff};
 use crate::channels::telegram::SendError;
 use crate::domain::{ChannelKind, Reply};
 use crate::store::{Job, JobKind};
 use chrono::Duration as ChronoDuration;
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// Attempts before a send job is dead-lettered.
 pub const MAX_SEND_ATTEMPTS: i64 = 8;
 /// How long a claimed job is ours before another worker may take it.
 const LEASE_SECONDS: i64 = 60;
 const BATCH: usize = 50;
+/// Telegram's advice: at most one message per second in one chat.
+const PER_CHAT_GAP: Duration = Duration::from_secs(1);
+
+/// Outbox jobs waiting per client (a job without a client is its own queue); each queue has
+/// one task delivering it in order.
+type Queues = Arc<Mutex<HashMap<i64, VecDeque<Job>>>>;
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Duration) {
+    let queues: Queues = Arc::default();
+    let mut tasks = JoinSet::new();
     loop {
         if *stop.borrow() {
             break;
         }
-        tick(&app, &stop).await;
+        tick(&app, &stop, &queues, &mut tasks).await;
+        while tasks.try_join_next().is_some() {}
         tokio::select! {
             _ = stop.changed() => {},
             () = app.wake.notified() => {},
             () = tokio::time::sleep(interval) => {},
         }
     }
+    // Each delivery task stops after its current job.
+    while tasks.join_next().await.is_some() {}
     tracing::info!("worker stopped");
 }
 
-async fn tick(app: &App, stop: &watch::Receiver<bool>) {
+async fn tick(
+    app: &Arc<App>,
+    stop: &watch::Receiver<bool>,
+    queues: &Queues,
+    tasks: &mut JoinSet<()>,
+) {
     let now = app.clock.now();
     match app.store.run_due(&app.engine, now, BATCH).await {
         Ok(ran) => {
@@ -70,33 +88,95 @@ async fn tick(app: &App, stop: &watch::Receiver<bool>) {
         if jobs.is_empty() {
             return;
         }
-        // A client whose earlier message must wait (429, outage) gets nothing newer before it.
-        let mut waiting: HashMap<i64, i64> = HashMap::new();
         for job in jobs {
-            if let Some(after) = job.client_id.and_then(|c| waiting.get(&c).copied()) {
-                let at = app.clock.now() + ChronoDuration::seconds(after);
-                if let Err(e) = app
-                    .store
-                    .retry_job(job.id, "an earlier reply waits", at)
-                    .await
-                {
-                    tracing::error!(job = job.id, error = %e, "outbox job failed");
+            dispatch(app, stop, queues, tasks, job);
+        }
+    }
+}
+
+/// Queue a job behind its client's earlier ones; start the client's delivery task if idle.
+/// In order within a client, in parallel across clients.
+fn dispatch(
+    app: &Arc<App>,
+    stop: &watch::Receiver<bool>,
+    queues: &Queues,
+    tasks: &mut JoinSet<()>,
+    job: Job,
+) {
+    let key = job.client_id.unwrap_or(-job.id);
+    {
+        let Ok(mut q) = queues.lock() else {
+            return;
+        };
+        if let Some(queue) = q.get_mut(&key) {
+            queue.push_back(job);
+            return;
+        }
+        q.insert(key, VecDeque::from([job]));
+    }
+    let (app, stop, queues) = (Arc::clone(app), stop.clone(), Arc::clone(queues));
+    tasks.spawn(async move { deliver_queue(&app, &stop, &queues, key).await });
+}
+
+/// Deliver one client's queue until it is empty. Once a job must wait (429, outage), the newer
+/// ones wait too, so the client never gets replies out of order.
+async fn deliver_queue(app: &App, stop: &watch::Receiver<bool>, queues: &Queues, key: i64) {
+    let mut waiting: Option<i64> = None;
+    loop {
+        let next = match queues.lock() {
+            Ok(mut q) => {
+                let job = q.get_mut(&key).and_then(VecDeque::pop_front);
+                if job.is_none() || *stop.borrow() {
+                    // Jobs left behind keep their lease and are taken again after a restart.
+                    q.remove(&key);
                 }
-                continue;
+                job
             }
-            let result = deliver(app, &job).await;
-            if let (Ok(Some(after)), Some(client)) = (&result, job.client_id) {
-                waiting.insert(client, *after);
+            Err(_) => None,
+        };
+        let Some(job) = next else {
+            return;
+        };
+        if *stop.borrow() {
+            return;
+        }
+        if let Some(after) = waiting {
+            let at = app.clock.now() + ChronoDuration::seconds(after);
+            if let Err(e) = app
+                .store
+                .retry_job(job.id, "an earlier reply waits", at)
+                .await
+            {
+                tracing::error!(job = job.id, error = %e, "outbox job failed");
             }
-            if let Err(e) = result {
+            continue;
+        }
+        match deliver(app, &job).await {
+            Ok(Some(after)) => waiting = Some(after),
+            Ok(None) => {}
+            Err(e) => {
                 tracing::error!(job = job.id, error = %e, "outbox job failed");
                 app.metrics.error("worker");
             }
-            if *stop.borrow() {
-                // The rest keep their lease and are taken again after a restart.
-                return;
-            }
         }
+    }
+}
+
+/// Telegram asks for at most one message per second in a chat: wait until a second has
+/// passed since the last one to `chat`.
+async fn pace(app: &App, chat: i64) {
+    let wait = app.pace.lock().ok().and_then(|last| {
+        last.get(&chat)
+            .map(|t| PER_CHAT_GAP.saturating_sub(t.elapsed()))
+    });
+    if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+        tokio::time::sleep(wait).await;
+    }
+    if let Ok(mut last) = app.pace.lock() {
+        if last.len() > 10_000 {
+            last.retain(|_, t| t.elapsed() < PER_CHAT_GAP);
+        }
+        last.insert(chat, Instant::now());
     }
 }
 
@@ -183,30 +263,15 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
                     template: None,
                     request_contact: false,
                 });
-            match api.send_reply(chat_id, &reply).await {
-                Ok(()) => {
-                    app.store
-                        .mark_message_sent(message, app.clock.now())
-                        .await?;
-                    app.metrics.messages_out(ChannelKind::Telegram, 1);
-                    Ok(Attempt::Done)
-                }
-                Err(SendError::RetryAfter(secs)) => {
-                    app.metrics.error("telegram_rate_limited");
-                    Ok(Attempt::Retry {
-                        error: format!("429 retry after {secs} s"),
-                        after_secs: i64::try_from(secs).unwrap_or(60).max(1),
-                    })
-                }
-                Err(SendError::Transient(e)) => {
-                    app.metrics.error("telegram_send");
-                    Ok(Attempt::Retry {
-                        error: e,
-                        after_secs: backoff(job.attempts),
-                    })
-                }
-                Err(SendError::Permanent(e)) => Ok(Attempt::Dead(e)),
+            pace(app, chat_id).await;
+            let sent = api.send_reply(chat_id, &reply).await;
+            if sent.is_ok() {
+                app.store
+                    .mark_message_sent(message, app.clock.now())
+                    .await?;
+                app.metrics.messages_out(ChannelKind::Telegram, 1);
             }
+            Ok(attempt_of(app, job, sent))
         }
         other => Ok(Attempt::Retry {
             error: format!("channel {other} is not served yet"),

@@ -1,5 +1,6 @@
 use crate::support::{SECRET, TOKEN, spawn_polling, tg_text};
 use crate::telegram_emulator::TelegramEmulator;
+use bot::channels::telegram::{TelegramApi, TelegramConfig};
 use std::time::Duration;
 
 async fn until_confirmed(emu: &TelegramEmulator) {
@@ -41,39 +42,37 @@ async fn polling_processes_each_update_once_and_confirms_it() {
 #[tokio::test]
 async fn set_webhook_registers_the_url_with_the_secret() {
     let emu = TelegramEmulator::start(TOKEN).await;
-    let run = |url: &str, secret: &str| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_bot"))
-            .args(["telegram", "set-webhook", "--url", url])
-            .env("BOT_TELEGRAM_TOKEN", TOKEN)
-            .env("BOT_TELEGRAM_SECRET", secret)
-            .env("BOT_TELEGRAM_API_URL", emu.url())
-            .output()
-    };
-    let out = run("https://salon.example/webhooks/telegram", SECRET)
+    let api = TelegramApi::new(&TelegramConfig {
+        token: TOKEN.into(),
+        secret: Some(SECRET.into()),
+        api_url: emu.url(),
+    })
+    .expect("client");
+    api.set_webhook("https://salon.example/webhooks/telegram", SECRET)
         .await
-        .expect("bot runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .expect("setWebhook");
     assert_eq!(
         emu.webhook().as_deref(),
         Some("https://salon.example/webhooks/telegram")
     );
     let calls = emu.calls("setWebhook");
     assert_eq!(calls[0].params["secret_token"], SECRET);
+    assert_eq!(
+        calls[0].params["allowed_updates"],
+        serde_json::json!(["message", "callback_query"])
+    );
 
-    // Telegram refuses a plain-HTTP URL; the command says so and exits 2.
-    let out = run("http://salon.example/hook", SECRET)
+    // Telegram refuses a plain-HTTP URL, and the error says why.
+    let err = api
+        .set_webhook("http://salon.example/hook", SECRET)
         .await
-        .expect("bot runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTPS"));
-    // A secret Telegram would refuse is caught before calling it.
-    let out = run("https://salon.example/hook", "no spaces allowed")
-        .await
-        .expect("bot runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(emu.calls("setWebhook").len(), 1);
+        .expect_err("refused");
+    assert!(err.to_string().contains("HTTPS"), "{err}");
+    // While a webhook is set, polling is refused until it is deleted.
+    assert!(api.get_updates(None, 0).await.is_err());
+    api.delete_webhook().await.expect("deleteWebhook");
+    assert_eq!(
+        api.get_updates(None, 0).await.expect("updates"),
+        serde_json::json!([])
+    );
 }

@@ -227,3 +227,47 @@ async fn the_emulator_refuses_what_telegram_refuses() {
     }
     assert_eq!(emu.calls("sendMessage").len(), 1);
 }
+
+#[tokio::test]
+async fn one_message_per_second_in_a_chat_while_other_chats_are_not_held_up() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    for (id, chat, text) in [
+        (1, 11, "сколько стоит маникюр?"),
+        (2, 11, "где вы находитесь?"),
+        (3, 12, "сколько стоит педикюр?"),
+    ] {
+        assert_eq!(
+            app.telegram_update(Some(SECRET), &tg_text(id, chat, text))
+                .await,
+            200
+        );
+    }
+    emu.wait_for("sendMessage", 3, 10).await;
+    app.outbox_drained().await;
+    let sent = emu.calls("sendMessage");
+    let times = |chat: i64| -> Vec<std::time::Instant> {
+        sent.iter()
+            .filter(|c| c.params["chat_id"] == chat)
+            .map(|c| c.at)
+            .collect()
+    };
+    let (a, b) = (times(11), times(12));
+    assert!(a.len() >= 2 && !b.is_empty(), "{sent:?}");
+    for pair in a.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "two messages {gap:?} apart in one chat"
+        );
+    }
+    let apart = if a[0] > b[0] {
+        a[0] - b[0]
+    } else {
+        b[0] - a[0]
+    };
+    assert!(
+        apart < Duration::from_millis(700),
+        "chat 12 waited for chat 11: {apart:?}"
+    );
+}

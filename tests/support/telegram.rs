@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 pub struct Call {
     pub method: String,
     pub params: Value,
+    /// When the emulator accepted it.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -193,6 +195,7 @@ async fn call(
     state.calls.lock().expect("calls").push(Call {
         method: method.clone(),
         params,
+        at: std::time::Instant::now(),
     });
     Json(json!({ "ok": true, "result": result })).into_response()
 }
