@@ -3,11 +3,13 @@
 //! The library holds everything; `main.rs` only parses the command line.
 
 pub mod calendar;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod crm;
 pub mod domain;
 pub mod engine;
 pub mod nlu;
+pub mod server;
 pub mod spec;
 pub mod store;

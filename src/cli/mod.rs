@@ -5,6 +5,8 @@ mod booking;
 mod calendar;
 mod crm;
 mod db;
+mod serve;
+mod telegram;
 mod test;
 mod understand;
 
@@ -22,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the live bot: messenger webhooks, web chat, reminders, CRM sync.
-    Serve,
+    Serve(serve::Args),
     /// Run checks of the bot.
     #[command(subcommand)]
     Test(TestCommand),
@@ -43,6 +45,9 @@ pub enum Command {
     /// The schedule: export bookings as iCalendar.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Telegram: register the webhook.
+    #[command(subcommand)]
+    Telegram(telegram::TelegramCommand),
     /// Bookings: mark a past visit completed or no-show.
     #[command(subcommand)]
     Booking(booking::BookingCommand),
@@ -66,7 +71,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Db(cmd) => db::run(cmd),
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
-        Command::Serve => not_yet("serve"),
+        Command::Serve(args) => serve::run(args),
+        Command::Telegram(cmd) => telegram::run(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),

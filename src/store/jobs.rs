@@ -12,9 +12,9 @@
 //! Also here: attendance after the visit ([`Store::mark_booking`]), which schedules the
 //! no-show follow-up.
 
-use super::inbound::{MAX_ATTEMPTS, apply_turn, crm_booking};
+use super::inbound::{MAX_ATTEMPTS, apply_turn, crm_booking, outbox};
 use super::reads::StoredBooking;
-use super::tx::{NewJob, Tx};
+use super::tx::{NewJob, NewMessage, Tx};
 use super::{Store, StoreError};
 use crate::calendar::no_show_followup_at;
 use crate::config::Profile;
@@ -225,6 +225,58 @@ impl Store {
     pub async fn complete_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let done = tx.finish_job(id, now, None).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// A manager's message to a client (relayed from the managers' chat), identified by
+    /// `inbound_id` for dedup: stored as an outgoing `manager` message with its `send` job.
+    /// None when the id was seen before or the client is unknown.
+    pub async fn manager_message(
+        &self,
+        inbound_id: &str,
+        client: &ClientRef,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.write().await?;
+        let Some(client_id) = tx.find_client(client).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        if !tx.claim_inbound(inbound_id, now).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let id = tx
+            .insert_message(&NewMessage {
+                client_id,
+                direction: "out",
+                channel: client.channel.as_str(),
+                kind: "manager",
+                text,
+                payload: None,
+                inbound_id: None,
+                reply_to: None,
+                received_at: None,
+                created_at: now,
+            })
+            .await?;
+        let payload = serde_json::json!({ "message": id });
+        outbox(&mut tx, JobKind::Send, client_id, None, payload, now).await?;
+        self.commit(tx).await?;
+        Ok(Some(id))
+    }
+
+    /// Give up on a job for good (dead letter): it is closed with `error` as the reason.
+    pub async fn fail_job(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = tx.finish_job(id, now, Some(error)).await?;
         tx.commit().await?;
         Ok(done)
     }

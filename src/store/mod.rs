@@ -35,7 +35,7 @@ mod tx;
 
 pub use inbound::{Outcome, Processed};
 pub use jobs::{Attendance, Job, JobKind, RanJob};
-pub use reads::{Counts, StoredBooking, StoredLead, StoredMessage};
+pub use reads::{ClientCard, Counts, Outgoing, StoredBooking, StoredLead, StoredMessage};
 
 use crate::domain::BookingStatus;
 use std::sync::Arc;

@@ -53,6 +53,26 @@ pub struct StoredMessage {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// A reply waiting for (or done with) delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: i64,
+    pub client: ClientRef,
+    pub text: String,
+    /// The `Reply` as JSON (buttons, contact request).
+    pub payload: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A client with their contact and recent messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCard {
+    pub client: ClientRef,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub messages: Vec<StoredMessage>,
+}
+
 /// A qualified lead as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLead {
@@ -145,6 +165,38 @@ impl Store {
         };
         tx.commit().await?;
         Ok(messages)
+    }
+
+    /// A stored reply and whom it goes to (the outbox worker sends it). None when `id` is not
+    /// a reply.
+    pub async fn outgoing(&self, id: i64) -> Result<Option<Outgoing>, StoreError> {
+        let mut tx = self.read().await?;
+        let row = tx.outgoing(id).await?;
+        tx.commit().await?;
+        Ok(row.map(|(client, text, payload, sent_at)| Outgoing {
+            id,
+            client,
+            text,
+            payload,
+            sent_at,
+        }))
+    }
+
+    /// Who a client is and their last `last` messages (the managers' hand-off notice).
+    pub async fn client_card(&self, client_id: i64, last: usize) -> Result<ClientCard, StoreError> {
+        let mut tx = self.read().await?;
+        let client = tx.client_ref(client_id).await?;
+        let (name, phone) = tx.client_contact(client_id).await?;
+        let mut messages = tx.messages(client_id).await?;
+        tx.commit().await?;
+        let skip = messages.len().saturating_sub(last);
+        messages.drain(..skip);
+        Ok(ClientCard {
+            client,
+            name,
+            phone,
+            messages,
+        })
     }
 
     pub async fn leads(&self) -> Result<Vec<StoredLead>, StoreError> {

@@ -34,6 +34,9 @@ macro_rules! on {
     };
 }
 
+/// (client, text, JSON payload, sent_at) of a stored reply.
+pub(super) type OutgoingRow = (ClientRef, String, Option<String>, Option<DateTime<Utc>>);
+
 type BookingRow = (
     String,
     String,
@@ -342,6 +345,48 @@ impl Tx {
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+
+    /// The contact the bot keeps for a client: (name, phone).
+    pub(super) async fn client_contact(
+        &mut self,
+        client_id: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        const SQL: &str = "SELECT name, phone FROM clients WHERE id = $1";
+        Ok(on!(self, |c| sqlx::query_as::<
+            _,
+            (Option<String>, Option<String>),
+        >(SQL)
+        .bind(client_id)
+        .fetch_optional(c)
+        .await?)
+        .unwrap_or_default())
+    }
+
+    /// A reply with its client, for the outbox worker: (client, text, payload, sent_at).
+    pub(super) async fn outgoing(&mut self, id: i64) -> Result<Option<OutgoingRow>, StoreError> {
+        const SQL: &str = "SELECT c.channel, c.external_id, m.text, m.payload, m.sent_at \
+             FROM messages m JOIN clients c ON c.id = m.client_id \
+             WHERE m.id = $1 AND m.direction = 'out'";
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let row = on!(self, |c| sqlx::query_as::<_, Row>(SQL)
+            .bind(id)
+            .fetch_optional(c)
+            .await?);
+        row.map(|(channel, external, text, payload, sent_at)| {
+            let client = ClientRef {
+                channel: parse_channel(&channel)?,
+                id: external,
+            };
+            Ok((client, text, payload, sent_at))
+        })
+        .transpose()
     }
 
     pub(super) async fn messages(

@@ -1,0 +1,83 @@
+//! The HTTP error of every handler: a status code and a short JSON body
+//! `{"error": "<code>", "message": "<for people>"}`. Causes of 5xx are logged here and never
+//! sent to the client.
+
+use crate::store::StoreError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("missing or wrong secret token")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) | ApiError::Store(StoreError::Contended(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code (also the `errors` metric label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unavailable(_) | ApiError::Store(StoreError::Contended(_)) => "unavailable",
+            ApiError::Store(_) => "internal",
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge(super::routes::MAX_BODY)
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "the bot could not process this request; try again".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = json!({ "error": self.code(), "message": message });
+        (status, Json(body)).into_response()
+    }
+}

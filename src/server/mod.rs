@@ -1,0 +1,199 @@
+//! `bot serve`: the live bot over HTTP. Owns the axum router and its handlers (`routes.rs`),
+//! the background worker (`worker.rs`: due reminders and follow-ups, outbox sending), metrics,
+//! the typed HTTP error and graceful shutdown: on the shutdown signal the listener stops
+//! accepting, in-flight requests finish, the worker stops after its current job, and the
+//! store is closed.
+//!
+//! It decides nothing about dialogs (the engine does, inside `Store::process_inbound`) and
+//! parses no channel format itself (that is `channels/`).
+
+mod clock;
+mod error;
+mod handoff;
+mod metrics;
+mod polling;
+mod routes;
+mod worker;
+
+pub use clock::Clock;
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use crate::channels::telegram::{TelegramApi, TelegramConfig};
+use crate::config::Profile;
+use crate::engine::Engine;
+use crate::store::{Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+/// Everything `bot serve` runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub profile: Profile,
+    pub db_url: String,
+    pub listen: SocketAddr,
+    pub telegram: Option<TelegramConfig>,
+    pub clock: Clock,
+    /// How often the worker looks for due jobs when nothing wakes it.
+    pub worker_interval: Duration,
+    /// Fetch Telegram updates with `getUpdates` long polling instead of the webhook.
+    pub telegram_polling: bool,
+    /// The Telegram chat (a group) where managers get hand-off notices and answer clients.
+    pub managers_chat: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("opening the database {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("telegram: {0}")]
+    Telegram(#[from] crate::channels::telegram::SendError),
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The state every handler and the worker share.
+pub struct App {
+    pub store: Store,
+    pub engine: Engine,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub telegram: Option<TelegramApi>,
+    pub telegram_secret: Option<String>,
+    pub managers_chat: Option<i64>,
+    /// Wakes the worker when new outbox jobs were written.
+    pub wake: Notify,
+    /// Makes web inbound ids unique within this process (with the start time).
+    pub seq: AtomicU64,
+    pub started: i64,
+    /// When the worker last sent to each Telegram chat (one message per second per chat).
+    pace: std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+}
+
+/// A server bound to its address, not yet serving.
+pub struct Bound {
+    app: Arc<App>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    worker_interval: Duration,
+    polling: bool,
+}
+
+/// Open the store (applying migrations), build the engine and bind the listener.
+pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
+    let store = Store::open(&config.db_url)
+        .await
+        .map_err(|source| ServeError::Store {
+            url: config.db_url.clone(),
+            source,
+        })?;
+    let telegram = config.telegram.as_ref().map(TelegramApi::new).transpose()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let app = App {
+        store,
+        engine: Engine::new(config.profile),
+        clock: config.clock,
+        metrics: Metrics::default(),
+        telegram,
+        telegram_secret: config.telegram.and_then(|t| t.secret),
+        managers_chat: config.managers_chat,
+        wake: Notify::new(),
+        seq: AtomicU64::new(0),
+        started: config.clock.now().timestamp_micros(),
+        pace: std::sync::Mutex::default(),
+    };
+    Ok(Bound {
+        app: Arc::new(app),
+        listener,
+        addr,
+        worker_interval: config.worker_interval,
+        polling: config.telegram_polling,
+    })
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn telegram_enabled(&self) -> bool {
+        self.app.telegram.is_some()
+    }
+
+    /// Serve until `shutdown` completes, then drain requests, stop the worker, close the store.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(worker::run(
+            Arc::clone(&self.app),
+            stop_rx,
+            self.worker_interval,
+        ));
+        let poller = self
+            .polling
+            .then(|| tokio::spawn(polling::run(Arc::clone(&self.app), stop_tx.subscribe())));
+        let router = routes::router(Arc::clone(&self.app));
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing requests");
+            })
+            .await;
+        let _ = stop_tx.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "worker ended abnormally");
+        }
+        if let Some(Err(e)) = match poller {
+            Some(p) => Some(p.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "telegram polling ended abnormally");
+        }
+        self.app.store.close().await;
+        served.map_err(ServeError::Serve)
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

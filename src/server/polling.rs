@@ -1,0 +1,65 @@
+//! Telegram long polling (`--telegram-polling`) for businesses without a public HTTPS address:
+//! `getUpdates` in a loop, each update handled exactly like a webhook delivery. No message is
+//! lost or repeated across restarts: the offset only moves past updates the store has
+//! committed, and an update fetched again after a restart is a duplicate `update_id` there.
+
+use super::App;
+use super::routes::handle_update;
+use crate::channels::telegram::{SendError, parse_updates};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Seconds one `getUpdates` call waits for updates.
+const POLL_TIMEOUT: u64 = 25;
+
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let Some(api) = app.telegram.clone() else {
+        return;
+    };
+    if let Err(e) = api.delete_webhook().await {
+        tracing::warn!(error = %e, "deleteWebhook failed; polling may be refused");
+    }
+    tracing::info!("telegram: polling for updates");
+    let mut offset: Option<i64> = None;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let polled = tokio::select! {
+            _ = stop.changed() => break,
+            r = api.get_updates(offset, POLL_TIMEOUT) => r,
+        };
+        let pause = match polled {
+            Ok(result) => {
+                let (updates, next) = parse_updates(result, app.clock.now());
+                let mut failed = None;
+                for update in updates {
+                    let id = update.update_id;
+                    if let Err(e) = handle_update(&app, &api, update, Instant::now()).await {
+                        tracing::error!(update_id = id, error = %e, "update not processed");
+                        app.metrics.error("telegram_polling");
+                        failed = Some(id);
+                        break;
+                    }
+                }
+                // After a failure, fetch that update again (the ones before it are deduped).
+                offset = failed.or(next).or(offset);
+                failed.map(|_| Duration::from_secs(1))
+            }
+            Err(SendError::RetryAfter(secs)) => Some(Duration::from_secs(secs.max(1))),
+            Err(e) => {
+                tracing::warn!(error = %e, "getUpdates failed");
+                app.metrics.error("telegram_polling");
+                Some(Duration::from_secs(3))
+            }
+        };
+        if let Some(pause) = pause {
+            tokio::select! {
+                _ = stop.changed() => break,
+                () = tokio::time::sleep(pause) => {},
+            }
+        }
+    }
+    tracing::info!("telegram polling stopped");
+}

@@ -1,0 +1,350 @@
+//! The HTTP surface: the web chat page, the web JSON API, the Telegram webhook, and the
+//! health, readiness and metrics endpoints. Handlers validate, hand the inbound event to the
+//! store (one transaction per message, deduplicated) and answer; sending to messengers is the
+//! worker's job, so a webhook is answered as soon as the message is safely stored.
+
+use super::error::ApiError;
+use super::{App, handoff};
+use crate::channels::telegram::{self, TelegramApi, UpdateKind};
+use crate::channels::web::{WebMessage, WebOutbound, WebPoll, WebResponse, WebUpdates};
+use crate::domain::{ChannelKind, Event, Inbound};
+use crate::engine::Owner;
+use crate::store::Outcome;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Largest accepted request body (bytes).
+pub const MAX_BODY: usize = 16 * 1024;
+
+const CHAT_PAGE: &str = include_str!("chat.html");
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(chat_page))
+        .route("/api/v1/messages", post(web_message).get(web_updates))
+        .route("/webhooks/telegram", post(telegram_webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn chat_page() -> Html<&'static str> {
+    Html(CHAT_PAGE)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers and every migration is applied.
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.migration_status().await {
+        Ok(m) if m.iter().all(|m| m.applied) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(_) => {
+            let body = json!({ "status": "not_ready", "reason": "migrations pending" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let body = json!({ "status": "not_ready", "reason": "store unreachable" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let depth = match app.store.counts().await {
+        Ok(c) => Some(c.pending_jobs),
+        Err(e) => {
+            tracing::warn!(error = %e, "queue depth unavailable");
+            None
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(depth),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/messages`: one web chat message in, the bot's replies out.
+async fn web_message(
+    State(app): State<Arc<App>>,
+    body: Result<Json<WebMessage>, JsonRejection>,
+) -> Result<Json<WebResponse>, ApiError> {
+    let received = Instant::now();
+    let result = web_turn(&app, body, received).await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(Json)
+}
+
+async fn web_turn(
+    app: &App,
+    body: Result<Json<WebMessage>, JsonRejection>,
+    received: Instant,
+) -> Result<WebResponse, ApiError> {
+    let Json(message) = body?;
+    let now = app.clock.now();
+    let fresh = || {
+        let n = app.seq.fetch_add(1, Ordering::Relaxed);
+        format!("web:{}:{n}", app.started)
+    };
+    let (inbound_id, inbound) = message
+        .into_inbound(fresh, now)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    app.metrics.message_in(ChannelKind::Web);
+    let outcome = app
+        .store
+        .process_inbound(&app.engine, &inbound_id, &inbound, now)
+        .await?;
+    let Outcome::Processed(p) = outcome else {
+        let mut response = WebResponse::new(&inbound.client, &[], false);
+        response.duplicate = true;
+        return Ok(response);
+    };
+    // The web channel answers in the response itself: the replies are sent now.
+    let sent_at = app.clock.now();
+    for id in &p.replies {
+        app.store.mark_message_sent(*id, sent_at).await?;
+    }
+    app.metrics.messages_out(ChannelKind::Web, p.replies.len());
+    app.metrics.reply_latency(received.elapsed());
+    if !p.replies.is_empty() {
+        app.wake.notify_one();
+    }
+    let handoff = p.turn.conversation.owner == Owner::Human;
+    forward_during_handoff(app, &inbound, &p.turn);
+    let mut response = WebResponse::new(&inbound.client, &p.turn.replies, handoff);
+    response.last_id = p.replies.iter().copied().max();
+    Ok(response)
+}
+
+/// `GET /api/v1/messages?client_id=…&after=ID`: messages sent to a web client since `after`.
+async fn web_updates(
+    State(app): State<Arc<App>>,
+    query: Result<Query<WebPoll>, QueryRejection>,
+) -> Result<Json<WebUpdates>, ApiError> {
+    let result: Result<WebUpdates, ApiError> = async {
+        let Query(poll) = query.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+        let client = poll.client().map_err(|e| ApiError::BadRequest(e.0))?;
+        let after = poll.after.unwrap_or(0);
+        let messages = app.store.messages(&client).await?;
+        let handoff = app
+            .store
+            .conversation(&client)
+            .await?
+            .is_some_and(|c| c.owner == Owner::Human);
+        Ok(WebUpdates {
+            conversation_id: client.to_string(),
+            messages: messages
+                .iter()
+                .filter(|m| m.id > after)
+                .filter_map(WebOutbound::of)
+                .collect(),
+            handoff,
+        })
+    }
+    .await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(Json)
+}
+
+/// Constant-time comparison of the webhook secret.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `POST /webhooks/telegram`: verified by the secret header, deduplicated by `update_id`,
+/// stored before the 200; replies leave through the outbox.
+async fn telegram_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let received = Instant::now();
+    let result = telegram_update(&app, &headers, body, received).await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(|()| Json(json!({ "ok": true })))
+}
+
+async fn telegram_update(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    received: Instant,
+) -> Result<(), ApiError> {
+    let Some(api) = &app.telegram else {
+        return Err(ApiError::NotFound("telegram is not configured"));
+    };
+    let given = headers
+        .get(telegram::SECRET_HEADER)
+        .map(axum::http::HeaderValue::as_bytes);
+    match (given, &app.telegram_secret) {
+        (Some(given), Some(secret)) if same_secret(given, secret.as_bytes()) => {}
+        _ => return Err(ApiError::Unauthorized),
+    }
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_BODY)
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })?;
+    let update = telegram::parse_update(&body, app.clock.now())
+        .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
+    handle_update(app, api, update, received).await
+}
+
+/// Process one Telegram update, from the webhook or from polling: acknowledge a button
+/// press, then store and run the turn (a redelivered `update_id` changes nothing).
+pub(super) async fn handle_update(
+    app: &Arc<App>,
+    api: &TelegramApi,
+    update: telegram::Update,
+    received: Instant,
+) -> Result<(), ApiError> {
+    let now = app.clock.now();
+    let inbound_id = update.inbound_id();
+    let (inbound, callback_id) = match update.kind {
+        UpdateKind::Ignored(why) => {
+            tracing::debug!(update_id = update.update_id, why, "telegram update ignored");
+            return Ok(());
+        }
+        UpdateKind::GroupReply {
+            chat_id,
+            text,
+            replied_to,
+        } => {
+            if app.managers_chat == Some(chat_id) {
+                return manager_reply(app, &inbound_id, &text, &replied_to, now).await;
+            }
+            return Ok(());
+        }
+        UpdateKind::CallbackOnly { callback_id } => (None, Some(callback_id)),
+        UpdateKind::Inbound {
+            inbound,
+            callback_id,
+        } => (Some(inbound), callback_id),
+    };
+    if let Some(id) = callback_id {
+        // The client shows a progress bar until the press is answered; answer at once.
+        let api = api.clone();
+        let app = Arc::clone(app);
+        tokio::spawn(async move {
+            if let Err(e) = api.answer_callback(&id).await {
+                tracing::warn!(error = %e, "answerCallbackQuery failed");
+                app.metrics.error("telegram_send");
+            }
+        });
+    }
+    let Some(inbound) = inbound else {
+        return Ok(());
+    };
+    app.metrics.message_in(ChannelKind::Telegram);
+    let outcome = app
+        .store
+        .process_inbound(&app.engine, &inbound_id, &inbound, now)
+        .await?;
+    if let Outcome::Processed(p) = outcome {
+        forward_during_handoff(app, &inbound, &p.turn);
+        app.metrics.reply_latency(received.elapsed());
+        if !p.replies.is_empty() {
+            app.wake.notify_one();
+        }
+    }
+    Ok(())
+}
+
+/// A manager answered a hand-off notice: relay the text to the client, or give the
+/// conversation back to the bot on `/release`.
+async fn manager_reply(
+    app: &App,
+    inbound_id: &str,
+    text: &str,
+    replied_to: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let Some(client) = handoff::client_of(replied_to) else {
+        return Ok(());
+    };
+    if handoff::is_release(text) {
+        let inbound = Inbound {
+            client,
+            at: now,
+            event: Event::Released,
+        };
+        app.store
+            .process_inbound(&app.engine, inbound_id, &inbound, now)
+            .await?;
+    } else {
+        app.store
+            .manager_message(inbound_id, &client, text, now)
+            .await?;
+    }
+    app.wake.notify_one();
+    Ok(())
+}
+
+/// While a manager has the conversation the bot is silent; what the client writes meanwhile
+/// goes to the managers' chat. Best effort: a failed forward is logged, the message itself is
+/// stored either way.
+fn forward_during_handoff(app: &App, inbound: &Inbound, turn: &crate::engine::Turn) {
+    let handed_now = turn
+        .effects
+        .iter()
+        .any(|e| matches!(e, crate::domain::Effect::HandoffRequested { .. }));
+    if turn.conversation.owner != Owner::Human || handed_now || !turn.replies.is_empty() {
+        return;
+    }
+    let (Some(api), Some(chat)) = (app.telegram.clone(), app.managers_chat) else {
+        return;
+    };
+    let text = match &inbound.event {
+        Event::Text { text } => text.clone(),
+        Event::Button { payload } => format!("[кнопка] {payload}"),
+        Event::Contact { phone, .. } => format!("[контакт] {phone}"),
+        _ => return,
+    };
+    let reply = crate::domain::Reply {
+        text: handoff::forward(&inbound.client, &text),
+        buttons: Vec::new(),
+        template: None,
+        request_contact: false,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = api.send_reply(chat, &reply).await {
+            tracing::warn!(error = %e, "forwarding to the managers' chat failed");
+        }
+    });
+}

@@ -1,0 +1,328 @@
+//! The background worker of `bot serve`: runs due reminder and no-show turns (`run_due`) and
+//! delivers the outbox `send` jobs through their channels — web replies were already returned
+//! in the HTTP response, so they are only closed; Telegram replies go out via `sendMessage`.
+//! Failures are retried with backoff (a 429's `retry_after` honoured) and dead-lettered after
+//! [`MAX_SEND_ATTEMPTS`]. Jobs of one client go out in order, one Telegram message per second
+//! per chat; different clients are served in parallel. It wakes on new outbox jobs or every
+//! interval, and stops between jobs when shutdown is signalled.
+
+use super::{App, handoff};
+use crate::channels::telegram::SendError;
+use crate::domain::{ChannelKind, Reply};
+use crate::store::{Job, JobKind};
+use chrono::Duration as ChronoDuration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Attempts before a send job is dead-lettered.
+pub const MAX_SEND_ATTEMPTS: i64 = 8;
+/// How long a claimed job is ours before another worker may take it.
+const LEASE_SECONDS: i64 = 60;
+const BATCH: usize = 50;
+/// Telegram's advice: at most one message per second in one chat.
+const PER_CHAT_GAP: Duration = Duration::from_secs(1);
+
+/// Outbox jobs waiting per client (a job without a client is its own queue); each queue has
+/// one task delivering it in order.
+type Queues = Arc<Mutex<HashMap<i64, VecDeque<Job>>>>;
+
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Duration) {
+    let queues: Queues = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        tick(&app, &stop, &queues, &mut tasks).await;
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            _ = stop.changed() => {},
+            () = app.wake.notified() => {},
+            () = tokio::time::sleep(interval) => {},
+        }
+    }
+    // Each delivery task stops after its current job.
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("worker stopped");
+}
+
+async fn tick(
+    app: &Arc<App>,
+    stop: &watch::Receiver<bool>,
+    queues: &Queues,
+    tasks: &mut JoinSet<()>,
+) {
+    let now = app.clock.now();
+    match app.store.run_due(&app.engine, now, BATCH).await {
+        Ok(ran) => {
+            if ran.iter().any(|r| !r.replies.is_empty()) {
+                tracing::info!(jobs = ran.len(), "ran due reminders and follow-ups");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "running due jobs failed");
+            app.metrics.error("worker");
+        }
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = app.clock.now();
+        let lease = ChronoDuration::seconds(LEASE_SECONDS);
+        let jobs = match app
+            .store
+            .claim_outbox(&[JobKind::Send, JobKind::Handoff], now, lease, BATCH)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming outbox jobs failed");
+                app.metrics.error("worker");
+                return;
+            }
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        for job in jobs {
+            dispatch(app, stop, queues, tasks, job);
+        }
+    }
+}
+
+/// Queue a job behind its client's earlier ones; start the client's delivery task if idle.
+/// In order within a client, in parallel across clients.
+fn dispatch(
+    app: &Arc<App>,
+    stop: &watch::Receiver<bool>,
+    queues: &Queues,
+    tasks: &mut JoinSet<()>,
+    job: Job,
+) {
+    let key = job.client_id.unwrap_or(-job.id);
+    {
+        let Ok(mut q) = queues.lock() else {
+            return;
+        };
+        if let Some(queue) = q.get_mut(&key) {
+            queue.push_back(job);
+            return;
+        }
+        q.insert(key, VecDeque::from([job]));
+    }
+    let (app, stop, queues) = (Arc::clone(app), stop.clone(), Arc::clone(queues));
+    tasks.spawn(async move { deliver_queue(&app, &stop, &queues, key).await });
+}
+
+/// Deliver one client's queue until it is empty. Once a job must wait (429, outage), the newer
+/// ones wait too, so the client never gets replies out of order.
+async fn deliver_queue(app: &App, stop: &watch::Receiver<bool>, queues: &Queues, key: i64) {
+    let mut waiting: Option<i64> = None;
+    loop {
+        let next = match queues.lock() {
+            Ok(mut q) => {
+                let job = q.get_mut(&key).and_then(VecDeque::pop_front);
+                if job.is_none() || *stop.borrow() {
+                    // Jobs left behind keep their lease and are taken again after a restart.
+                    q.remove(&key);
+                }
+                job
+            }
+            Err(_) => None,
+        };
+        let Some(job) = next else {
+            return;
+        };
+        if *stop.borrow() {
+            return;
+        }
+        if let Some(after) = waiting {
+            let at = app.clock.now() + ChronoDuration::seconds(after);
+            if let Err(e) = app
+                .store
+                .retry_job(job.id, "an earlier reply waits", at)
+                .await
+            {
+                tracing::error!(job = job.id, error = %e, "outbox job failed");
+            }
+            continue;
+        }
+        match deliver(app, &job).await {
+            Ok(Some(after)) => waiting = Some(after),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "outbox job failed");
+                app.metrics.error("worker");
+            }
+        }
+    }
+}
+
+/// Telegram asks for at most one message per second in a chat: wait until a second has
+/// passed since the last one to `chat`.
+async fn pace(app: &App, chat: i64) {
+    let wait = app.pace.lock().ok().and_then(|last| {
+        last.get(&chat)
+            .map(|t| PER_CHAT_GAP.saturating_sub(t.elapsed()))
+    });
+    if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+        tokio::time::sleep(wait).await;
+    }
+    if let Ok(mut last) = app.pace.lock() {
+        if last.len() > 10_000 {
+            last.retain(|_, t| t.elapsed() < PER_CHAT_GAP);
+        }
+        last.insert(chat, Instant::now());
+    }
+}
+
+/// What to do with a job after one attempt.
+enum Attempt {
+    Done,
+    Retry { error: String, after_secs: i64 },
+    Dead(String),
+}
+
+/// One attempt at a job; Some(seconds) when it was put back to wait.
+async fn deliver(app: &App, job: &Job) -> Result<Option<i64>, crate::store::StoreError> {
+    let attempt = send(app, job).await?;
+    let now = app.clock.now();
+    match attempt {
+        Attempt::Done => {
+            app.store.complete_job(job.id, now).await?;
+        }
+        Attempt::Retry { error, .. } if job.attempts >= MAX_SEND_ATTEMPTS => {
+            tracing::warn!(job = job.id, %error, "send job dead-lettered");
+            app.store.fail_job(job.id, &error, now).await?;
+        }
+        Attempt::Retry { error, after_secs } => {
+            let at = now + ChronoDuration::seconds(after_secs);
+            app.store.retry_job(job.id, &error, at).await?;
+            return Ok(Some(after_secs));
+        }
+        Attempt::Dead(error) => {
+            tracing::warn!(job = job.id, %error, "send job dead-lettered");
+            app.metrics.error("send_failed");
+            app.store.fail_job(job.id, &error, now).await?;
+        }
+    }
+    Ok(None)
+}
+
+/// Exponential backoff: 2, 4, 8 … seconds, at most 5 minutes.
+fn backoff(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 8)).unwrap_or(8);
+    (1i64 << exp).min(300)
+}
+
+async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    if job.kind == JobKind::Handoff {
+        return notify_managers(app, job).await;
+    }
+    let message = serde_json::from_str::<serde_json::Value>(&job.payload)
+        .ok()
+        .and_then(|v| v["message"].as_i64());
+    let Some(message) = message else {
+        return Ok(Attempt::Dead(format!("bad send payload: {}", job.payload)));
+    };
+    let Some(out) = app.store.outgoing(message).await? else {
+        return Ok(Attempt::Dead(format!("message {message} is not a reply")));
+    };
+    if out.sent_at.is_some() {
+        return Ok(Attempt::Done);
+    }
+    match out.client.channel {
+        ChannelKind::Web => {
+            // Returned in the HTTP response (or lost with it): nothing to push.
+            app.store
+                .mark_message_sent(message, app.clock.now())
+                .await?;
+            Ok(Attempt::Done)
+        }
+        ChannelKind::Telegram => {
+            let Some(api) = &app.telegram else {
+                return Ok(Attempt::Retry {
+                    error: "telegram is not configured".into(),
+                    after_secs: 600,
+                });
+            };
+            let Ok(chat_id) = out.client.id.parse::<i64>() else {
+                return Ok(Attempt::Dead(format!("bad chat id {:?}", out.client.id)));
+            };
+            let reply = out
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Reply>(p).ok())
+                .unwrap_or(Reply {
+                    text: out.text.clone(),
+                    buttons: Vec::new(),
+                    template: None,
+                    request_contact: false,
+                });
+            pace(app, chat_id).await;
+            let sent = api.send_reply(chat_id, &reply).await;
+            if sent.is_ok() {
+                app.store
+                    .mark_message_sent(message, app.clock.now())
+                    .await?;
+                app.metrics.messages_out(ChannelKind::Telegram, 1);
+            }
+            Ok(attempt_of(app, job, sent))
+        }
+        other => Ok(Attempt::Retry {
+            error: format!("channel {other} is not served yet"),
+            after_secs: 600,
+        }),
+    }
+}
+
+/// What a Telegram send result means for its job.
+fn attempt_of(app: &App, job: &Job, sent: Result<(), SendError>) -> Attempt {
+    match sent {
+        Ok(()) => Attempt::Done,
+        Err(SendError::RetryAfter(secs)) => {
+            app.metrics.error("telegram_rate_limited");
+            Attempt::Retry {
+                error: format!("429 retry after {secs} s"),
+                after_secs: i64::try_from(secs).unwrap_or(60).max(1),
+            }
+        }
+        Err(SendError::Transient(e)) => {
+            app.metrics.error("telegram_send");
+            Attempt::Retry {
+                error: e,
+                after_secs: backoff(job.attempts),
+            }
+        }
+        Err(SendError::Permanent(e)) => Attempt::Dead(e),
+    }
+}
+
+/// Tell the managers' chat that a conversation waits for a human.
+async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    let (Some(api), Some(chat)) = (&app.telegram, app.managers_chat) else {
+        return Ok(Attempt::Dead(
+            "no managers chat: set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID".into(),
+        ));
+    };
+    let Some(client_id) = job.client_id else {
+        return Ok(Attempt::Dead("hand-off without a client".into()));
+    };
+    let reason = serde_json::from_str::<serde_json::Value>(&job.payload)
+        .ok()
+        .and_then(|v| v["reason"].as_str().map(String::from))
+        .unwrap_or_default();
+    let card = app.store.client_card(client_id, 6).await?;
+    let reply = Reply {
+        text: handoff::notice(&card, &reason),
+        buttons: Vec::new(),
+        template: None,
+        request_contact: false,
+    };
+    let sent = api.send_reply(chat, &reply).await;
+    Ok(attempt_of(app, job, sent))
+}

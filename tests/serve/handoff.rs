@@ -1,0 +1,162 @@
+use crate::support::{MANAGERS, SECRET, spawn_with_telegram, tg_text};
+use bot::domain::{ChannelKind, ClientRef};
+use bot::engine::Owner;
+use serde_json::json;
+
+fn manager_reply(update_id: i64, notice: &str, text: &str) -> serde_json::Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_763_607_900,
+            "from": { "id": 77, "is_bot": false, "first_name": "Ольга" },
+            "chat": { "id": MANAGERS, "type": "supergroup", "title": "Администраторы" },
+            "text": text,
+            "reply_to_message": {
+                "message_id": 1, "date": 1_763_607_800,
+                "chat": { "id": MANAGERS, "type": "supergroup" },
+                "text": notice
+            }
+        }
+    })
+}
+
+fn to_client(emu: &crate::telegram_emulator::TelegramEmulator, chat: i64) -> usize {
+    emu.calls("sendMessage")
+        .iter()
+        .filter(|c| c.params["chat_id"] == chat)
+        .count()
+}
+
+#[tokio::test]
+async fn managers_get_the_notice_their_reply_reaches_the_client_and_release_returns_the_bot() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    let chat = 3030;
+    let complaint = "ужасно покрасили волосы, хочу пожаловаться";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(1, chat, complaint))
+            .await,
+        200
+    );
+    let notice = emu.wait_for_message(MANAGERS, "#client", 5).await.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(notice.contains(complaint), "{notice}");
+    assert!(notice.contains("telegram"), "{notice}");
+
+    // The bot is silent now; what the client writes goes to the managers.
+    app.outbox_drained().await;
+    let told = to_client(emu, chat);
+    let waiting = "алло, вы тут?";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(5, chat, waiting))
+            .await,
+        200
+    );
+    let forwarded = emu.wait_for_message(MANAGERS, waiting, 5).await;
+    let forwarded = forwarded.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        forwarded.contains(&format!("#client telegram:{chat}")),
+        "{forwarded}"
+    );
+    app.outbox_drained().await;
+    assert_eq!(
+        to_client(emu, chat),
+        told,
+        "the bot stays silent during a hand-off"
+    );
+
+    let answer = "Здравствуйте! Я Ольга, администратор. Очень жаль, давайте разберёмся.";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(2, &notice, answer))
+            .await,
+        200
+    );
+    // A redelivery of the manager's reply is not relayed twice.
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(2, &notice, answer))
+            .await,
+        200
+    );
+    emu.wait_for_message(chat, answer, 5).await;
+    app.outbox_drained().await;
+    let relays = emu
+        .calls("sendMessage")
+        .iter()
+        .filter(|c| c.params["text"] == answer)
+        .count();
+    assert_eq!(relays, 1);
+
+    let client = ClientRef {
+        channel: ChannelKind::Telegram,
+        id: chat.to_string(),
+    };
+    let store = app.store().await;
+    let conv = store
+        .conversation(&client)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(conv.owner, Owner::Human);
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(3, &notice, "/release"))
+            .await,
+        200
+    );
+    let mut owner = Owner::Human;
+    for _ in 0..100 {
+        let conv = store
+            .conversation(&client)
+            .await
+            .expect("read")
+            .expect("exists");
+        owner = conv.owner;
+        if owner == Owner::Bot {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(owner, Owner::Bot);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_web_client_sees_the_managers_answer() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    let first = app
+        .say("web-vera", "ужасно покрасили волосы, хочу пожаловаться")
+        .await;
+    assert_eq!(first["handoff"], true, "{first}");
+    let notice = emu
+        .wait_for_message(MANAGERS, "#client web:web-vera", 5)
+        .await;
+    let notice = notice.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let answer = "Вера, здравствуйте! Администратор Ольга, перезвоню вам через 5 минут.";
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &manager_reply(7, &notice, answer))
+            .await,
+        200
+    );
+    let after = first["last_id"].as_i64().unwrap_or(0);
+    let url = format!("/api/v1/messages?client_id=web-vera&after={after}");
+    let mut got = serde_json::Value::Null;
+    for _ in 0..100 {
+        got = app.get_json(&url).await;
+        if got["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got["messages"][0]["from"], "manager", "{got}");
+    assert_eq!(got["messages"][0]["text"], answer);
+    assert_eq!(got["handoff"], true);
+    app.shutdown().await;
+}

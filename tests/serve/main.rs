@@ -1,0 +1,13 @@
+//! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
+//! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
+
+mod handoff;
+mod health;
+mod polling;
+mod support;
+mod telegram;
+mod web;
+mod worker;
+
+#[path = "../support/telegram.rs"]
+mod telegram_emulator;

@@ -1,0 +1,273 @@
+use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_text};
+use crate::telegram_emulator::TelegramEmulator;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn wrong_or_missing_secret_is_rejected_and_nothing_processed() {
+    let app = spawn_with_telegram().await;
+    let update = tg_text(1, 555, "хочу записаться на маникюр");
+    assert_eq!(app.telegram_update(Some("wrong"), &update).await, 401);
+    assert_eq!(app.telegram_update(None, &update).await, 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.counts().await.messages, 0);
+    assert!(app.emulator().calls("sendMessage").is_empty());
+    // The same update with the right secret is then processed (it was not marked seen).
+    assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
+    app.emulator().wait_for("sendMessage", 1, 5).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_update_is_processed_once() {
+    let app = spawn_with_telegram().await;
+    let update = tg_text(42, 777, "сколько стоит маникюр?");
+    assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
+    assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
+    app.emulator().wait_for("sendMessage", 1, 5).await;
+    app.outbox_drained().await;
+    let store = app.store().await;
+    assert_eq!(store.counts().await.expect("counts").processed_inbound, 1);
+    let client = bot::domain::ClientRef {
+        channel: bot::domain::ChannelKind::Telegram,
+        id: "777".into(),
+    };
+    let messages = store.messages(&client).await.expect("messages");
+    let (inbound, replies): (Vec<_>, Vec<_>) = messages.iter().partition(|m| m.inbound);
+    assert_eq!(inbound.len(), 1);
+    // Each stored reply was sent exactly once.
+    assert_eq!(app.emulator().calls("sendMessage").len(), replies.len());
+    assert!(replies.iter().all(|m| m.sent_at.is_some()), "{replies:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(1, 901, "хочу записаться на маникюр"))
+            .await,
+        200
+    );
+    emu.wait_for("sendMessage", 1, 5).await;
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(2, 901, "завтра после обеда"))
+            .await,
+        200
+    );
+    let sent = emu.wait_for("sendMessage", 2, 5).await;
+    let offer = &sent[1].params;
+    assert_eq!(offer["chat_id"], 901);
+    let button = &offer["reply_markup"]["inline_keyboard"][0][0];
+    let data = button["callback_data"]
+        .as_str()
+        .expect("callback_data")
+        .to_string();
+    assert!(data.starts_with("slot:"), "{offer}");
+
+    let press = json!({
+        "update_id": 3,
+        "callback_query": {
+            "id": "cbq-1",
+            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
+            "message": { "message_id": 2, "date": 1_763_607_600,
+                         "chat": { "id": 901, "type": "private" }, "text": "…" },
+            "chat_instance": "ci-1",
+            "data": data,
+        }
+    });
+    assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
+    let answers = emu.wait_for("answerCallbackQuery", 1, 5).await;
+    assert_eq!(answers[0].params["callback_query_id"], "cbq-1");
+    let sent = emu.wait_for("sendMessage", 3, 5).await;
+    assert!(
+        sent[2].params["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("21.11")),
+        "{:?}",
+        sent[2].params
+    );
+
+    // A shared contact is the phone: the booking is made and confirmed.
+    let contact = json!({
+        "update_id": 4,
+        "message": {
+            "message_id": 4, "date": 1_763_607_700,
+            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
+            "chat": { "id": 901, "type": "private" },
+            "contact": { "phone_number": "79131234567", "first_name": "Марина", "user_id": 901 }
+        }
+    });
+    assert_eq!(app.telegram_update(Some(SECRET), &contact).await, 200);
+    let sent = emu.wait_for("sendMessage", 4, 5).await;
+    let text = sent[3].params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(text.contains("21.11"), "{text}");
+    assert_eq!(app.counts().await.active_bookings, 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn group_messages_are_ignored() {
+    let app = spawn_with_telegram().await;
+    let update = json!({
+        "update_id": 9,
+        "message": { "message_id": 1, "date": 1_763_607_600,
+                     "chat": { "id": -100_123, "type": "supergroup", "title": "Салон" },
+                     "text": "хочу записаться" }
+    });
+    assert_eq!(app.telegram_update(Some(SECRET), &update).await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.emulator().calls("sendMessage").is_empty());
+    assert_eq!(app.counts().await.messages, 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_retry_after() {
+    let app = spawn_with_telegram().await;
+    app.emulator().rate_limit_next(1, 1);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.telegram_update(Some(SECRET), &tg_text(5, 321, "где вы находитесь?"))
+            .await,
+        200
+    );
+    let sent = app.emulator().wait_for("sendMessage", 1, 6).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sent.len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_token_telegram_is_off() {
+    let app = spawn_app().await;
+    let status = app
+        .telegram_update(Some(SECRET), &tg_text(1, 1, "привет"))
+        .await;
+    assert_eq!(status, 404);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_what_telegram_refuses() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = TelegramEmulator::start(TOKEN).await;
+    let http = reqwest::Client::new();
+    let keyboard = |b: serde_json::Value| json!({ "inline_keyboard": [[b]] });
+    let send = format!("/bot{TOKEN}/sendMessage");
+    let cases = [
+        (
+            "wrong token",
+            "/bot1:other/sendMessage".to_string(),
+            json!({ "chat_id": 1, "text": "hi" }),
+            401,
+        ),
+        (
+            "unknown method",
+            format!("/bot{TOKEN}/sendMagic"),
+            json!({}),
+            404,
+        ),
+        ("no chat", send.clone(), json!({ "text": "hi" }), 400),
+        (
+            "empty text",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "" }),
+            400,
+        ),
+        (
+            "long text",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "я".repeat(4097) }),
+            400,
+        ),
+        (
+            "long callback_data",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "t", "reply_markup": keyboard(json!({ "text": "b", "callback_data": "x".repeat(65) })) }),
+            400,
+        ),
+        (
+            "two actions",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "t", "reply_markup": keyboard(json!({ "text": "b", "callback_data": "x", "url": "https://a" })) }),
+            400,
+        ),
+        (
+            "no callback id",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({}),
+            400,
+        ),
+        (
+            "valid",
+            send.clone(),
+            json!({ "chat_id": 1, "text": "ok" }),
+            200,
+        ),
+    ];
+    for (what, path, body, want) in cases {
+        let resp = http
+            .post(format!("{}{path}", emu.url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), want, "{what}");
+        let answer: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(answer["ok"], want == 200, "{what}: {answer}");
+    }
+    assert_eq!(emu.calls("sendMessage").len(), 1);
+}
+
+#[tokio::test]
+async fn one_message_per_second_in_a_chat_while_other_chats_are_not_held_up() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    for (id, chat, text) in [
+        (1, 11, "сколько стоит маникюр?"),
+        (2, 11, "где вы находитесь?"),
+        (3, 12, "сколько стоит педикюр?"),
+    ] {
+        assert_eq!(
+            app.telegram_update(Some(SECRET), &tg_text(id, chat, text))
+                .await,
+            200
+        );
+    }
+    emu.wait_for("sendMessage", 3, 10).await;
+    app.outbox_drained().await;
+    let sent = emu.calls("sendMessage");
+    let times = |chat: i64| -> Vec<std::time::Instant> {
+        sent.iter()
+            .filter(|c| c.params["chat_id"] == chat)
+            .map(|c| c.at)
+            .collect()
+    };
+    let (a, b) = (times(11), times(12));
+    assert!(a.len() >= 2 && !b.is_empty(), "{sent:?}");
+    for pair in a.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "two messages {gap:?} apart in one chat"
+        );
+    }
+    let apart = if a[0] > b[0] {
+        a[0] - b[0]
+    } else {
+        b[0] - a[0]
+    };
+    assert!(
+        apart < Duration::from_millis(700),
+        "chat 12 waited for chat 11: {apart:?}"
+    );
+}
