@@ -218,9 +218,17 @@ fn candidates(
         if form.common_noun && !(capitalized && w.token > 0) {
             continue;
         }
-        let near_phone = phone_tokens
-            .as_ref()
-            .is_some_and(|p| w.token + 1 == p.start || w.token == p.end || w.token + 2 == p.start);
+        // Next to the phone: only punctuation between them ("Анна, +7 (913) …", "… 45-67 Оля").
+        let only_punct = |r: std::ops::Range<usize>| {
+            norm.tokens.get(r).is_some_and(|ts| {
+                ts.iter()
+                    .all(|t| t.kind == crate::nlu::normalize::TokenKind::Punct)
+            })
+        };
+        let near_phone = phone_tokens.as_ref().is_some_and(|p| {
+            (w.token < p.start && only_punct(w.token + 1..p.start))
+                || (w.token >= p.end && only_punct(p.end..w.token))
+        });
         if near_phone && by_phone.is_none() {
             by_phone = Some((i, form));
         }
