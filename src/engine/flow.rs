@@ -177,12 +177,18 @@ impl<'a> Ctx<'a> {
         ]
     }
 
+    /// All slots fall on one local day.
+    fn one_day(&self, slots: &[Slot]) -> bool {
+        let tz = self.tz();
+        slots.windows(2).all(|w| {
+            w[0].start.with_timezone(&tz).date_naive() == w[1].start.with_timezone(&tz).date_naive()
+        })
+    }
+
     /// "15:00" when all slots share a day, else "пт 20.11 15:00".
     fn slot_buttons(&self, slots: &[Slot]) -> Vec<Button> {
         let tz = self.tz();
-        let same_day = slots.windows(2).all(|w| {
-            w[0].start.with_timezone(&tz).date_naive() == w[1].start.with_timezone(&tz).date_naive()
-        });
+        let same_day = self.one_day(slots);
         slots
             .iter()
             .map(|s| {
@@ -1001,8 +1007,14 @@ impl<'a> Ctx<'a> {
         if let Some(first) = slots.first() {
             values = values.at(self.profile, first.start);
         }
+        let one_day = self.one_day(&slots);
+        let key = if one_day {
+            K::OfferSlots
+        } else {
+            K::OfferSlotsDays
+        };
         let buttons = self.slot_buttons(&slots);
-        self.say_with(K::OfferSlots, values, buttons);
+        self.say_with(key, values, buttons);
         self.conv.stage = Stage::ChoosingSlot {
             offered: slots,
             moving,

@@ -79,10 +79,15 @@ templates! {
     InvalidPhone = "invalid_phone", [], [
         "Кажется, в номере ошибка. Напишите, пожалуйста, номер полностью, например +7 913 123-45-67.",
     ];
-    /// Free slots follow as buttons.
-    OfferSlots = "offer_slots", ["service", "date"], [
-        "Могу предложить такое время на {service}:",
-        "На {service} есть свободные окошки:",
+    /// Free slots of one day follow as buttons.
+    OfferSlots = "offer_slots", ["service", "date", "weekday"], [
+        "На {date} могу предложить такое время на {service}:",
+        "{date} на {service} есть свободные окошки:",
+    ];
+    /// Free slots over several days follow as buttons (each with its day).
+    OfferSlotsDays = "offer_slots_days", ["service", "date"], [
+        "Ближайшее свободное время на {service}:",
+        "На {service} есть такие свободные окошки:",
     ];
     /// The wanted time is taken; alternatives follow as buttons.
     SlotTaken = "slot_taken", ["service", "date", "time"], [
