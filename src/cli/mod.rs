@@ -5,6 +5,7 @@ mod booking;
 mod calendar;
 mod crm;
 mod db;
+mod outbox;
 mod serve;
 mod telegram;
 mod test;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Bookings: mark a past visit completed or no-show.
     #[command(subcommand)]
     Booking(booking::BookingCommand),
+    /// The work queue: pending jobs and dead letters; retry dead letters.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Db(cmd) => db::run(cmd),
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
+        Command::Outbox(cmd) => outbox::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Telegram(cmd) => telegram::run(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),

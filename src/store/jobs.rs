@@ -310,6 +310,22 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Dead letters (jobs given up with an error), most recent first.
+    pub async fn dead_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.read().await?;
+        let jobs = tx.dead_jobs().await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// Retry a dead letter: back in the queue at `now`. False when `id` is not a dead letter.
+    pub async fn reopen_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let reopened = tx.reopen_job(id, now).await?;
+        tx.commit().await?;
+        Ok(reopened)
+    }
+
     pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
         let mut tx = self.read().await?;
         let job = tx.job(id).await?;

@@ -779,8 +779,10 @@ impl Tx {
         now: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        // A job closed with an error is a dead letter; one that finally succeeded is not, so
+        // success clears the error of earlier attempts.
         const SQL: &str = "UPDATE jobs SET done_at = $2, locked_until = NULL, \
-             last_error = COALESCE($3, last_error) WHERE id = $1 AND done_at IS NULL";
+             last_error = $3 WHERE id = $1 AND done_at IS NULL";
         let n = on!(self, |c| sqlx::query(SQL)
             .bind(id)
             .bind(now)
@@ -818,6 +820,34 @@ impl Tx {
             .fetch_all(c)
             .await?);
         rows.into_iter().map(job_from).collect()
+    }
+
+    /// Dead letters: jobs given up with an error, most recent first.
+    pub(super) async fn dead_jobs(&mut self) -> Result<Vec<Job>, StoreError> {
+        const SQL: &str = "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, \
+             last_error, done_at FROM jobs WHERE done_at IS NOT NULL AND last_error IS NOT NULL \
+             ORDER BY done_at DESC, id DESC";
+        let rows = on!(self, |c| sqlx::query_as::<_, JobRow>(SQL)
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(job_from).collect()
+    }
+
+    /// Put a dead letter back in the queue, due at `now`, with a fresh attempt count.
+    pub(super) async fn reopen_job(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET done_at = NULL, attempts = 0, due_at = $2, \
+             locked_until = NULL WHERE id = $1 AND done_at IS NOT NULL AND last_error IS NOT NULL";
+        let n = on!(self, |c| sqlx::query(SQL)
+            .bind(id)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
     }
 
     pub(super) async fn job(&mut self, id: i64) -> Result<Option<Job>, StoreError> {

@@ -77,4 +77,46 @@ async fn db_status_export_and_mark_through_the_binary(db: &TestDb) {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-both!(db_status_export_and_mark_through_the_binary);
+async fn outbox_list_shows_dead_letters_and_retry_requeues_them(db: &TestDb) {
+    book(db, &engine(), &client(1), &olga(nov(23, 15, 0)), now()).await;
+    let job = db
+        .store
+        .claim_outbox(
+            &[bot::store::JobKind::Send],
+            now(),
+            chrono::Duration::minutes(5),
+            1,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        db.store
+            .fail_job(job.id, "chat not found", now())
+            .await
+            .unwrap()
+    );
+
+    let out = bot(db, &["outbox", "list", "--dead", "--format", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["id"], job.id);
+    assert_eq!(rows[0]["state"], "dead");
+    assert_eq!(rows[0]["last_error"], "chat not found");
+
+    let out = bot(db, &["outbox", "retry", &job.id.to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(db.store.dead_jobs().await.unwrap().is_empty());
+    // Retrying what is not a dead letter is an error that names it.
+    let out = bot(db, &["outbox", "retry", &job.id.to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&job.id.to_string()));
+    let out = bot(db, &["outbox", "list"]);
+    assert!(stdout(&out).contains("0 dead"), "{}", stdout(&out));
+}
+
+both!(
+    db_status_export_and_mark_through_the_binary,
+    outbox_list_shows_dead_letters_and_retry_requeues_them,
+);

@@ -110,7 +110,55 @@ async fn outbox_leases_are_exclusive_until_they_expire(db: &TestDb) {
     );
 }
 
+/// A job given up for good is a dead letter with its reason; `reopen_job` puts it back in the
+/// queue. A job that succeeds after a failed attempt is not a dead letter.
+async fn dead_letters_are_listed_and_can_be_retried(db: &TestDb) {
+    busy_week(db).await;
+    let lease = Duration::minutes(5);
+    let jobs = db
+        .store
+        .claim_outbox(&[JobKind::Send], now(), lease, 2)
+        .await
+        .unwrap();
+    let [dead, recovered] = [jobs[0].id, jobs[1].id];
+    assert!(
+        db.store
+            .fail_job(dead, "chat not found", now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .retry_job(recovered, "timeout", now())
+            .await
+            .unwrap()
+    );
+    let again = db
+        .store
+        .claim_outbox(&[JobKind::Send], now(), lease, 100)
+        .await
+        .unwrap();
+    assert!(again.iter().any(|j| j.id == recovered));
+    assert!(db.store.complete_job(recovered, now()).await.unwrap());
+
+    let letters = db.store.dead_jobs().await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].id, dead);
+    assert_eq!(letters[0].last_error.as_deref(), Some("chat not found"));
+    // Only a dead letter can be reopened.
+    assert!(!db.store.reopen_job(recovered, now()).await.unwrap());
+    assert!(db.store.reopen_job(dead, now()).await.unwrap());
+    assert!(db.store.dead_jobs().await.unwrap().is_empty());
+    let pending = db.store.pending_jobs().await.unwrap();
+    let job = pending
+        .iter()
+        .find(|j| j.id == dead)
+        .expect("back in the queue");
+    assert_eq!(job.attempts, 0);
+}
+
 both!(
     two_schedulers_never_take_the_same_job,
     outbox_leases_are_exclusive_until_they_expire,
+    dead_letters_are_listed_and_can_be_retried,
 );
