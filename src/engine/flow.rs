@@ -245,7 +245,7 @@ impl<'a> Ctx<'a> {
         let e164 = crate::nlu::phone::find(phone, None).e164;
         let captured = self.capture(name, e164.as_deref(), None);
         if let Stage::AwaitingContact { slot } = self.conv.stage.clone() {
-            self.continue_contact(slot, captured, e164.is_none());
+            self.continue_contact(slot, e164.is_none());
         } else if captured {
             self.say(K::Thanks, Values::new());
         }
@@ -450,7 +450,7 @@ impl<'a> Ctx<'a> {
             Stage::Idle => false,
             Stage::AwaitingContact { slot } => {
                 if captured || u.invalid_phone {
-                    self.continue_contact(slot.clone(), captured, u.invalid_phone);
+                    self.continue_contact(slot.clone(), u.invalid_phone);
                     true
                 } else if answers && (has_when || u.service.is_some()) {
                     self.conv.stage = Stage::Booking;
@@ -607,14 +607,20 @@ impl<'a> Ctx<'a> {
 
     // ---- intents ---------------------------------------------------------------------------
 
-    fn on_intent(&mut self, u: &Understanding) {
-        let in_progress = matches!(
+    /// A booking or a move is under way: side questions (prices) are answered without
+    /// dropping it.
+    fn booking_in_progress(&self) -> bool {
+        matches!(
             self.conv.stage,
             Stage::Booking
                 | Stage::ChoosingSlot { .. }
                 | Stage::AwaitingContact { .. }
                 | Stage::Rescheduling { .. }
-        );
+        )
+    }
+
+    fn on_intent(&mut self, u: &Understanding) {
+        let in_progress = self.booking_in_progress();
         let understood = u.intent != Intent::Other || u.service.is_some();
         if understood {
             self.conv.misunderstandings = 0;
@@ -636,13 +642,11 @@ impl<'a> Ctx<'a> {
                 Some(b) => self.confirm_cancel(b),
                 None => self.no_booking(),
             },
-            Intent::Price => match u.service.clone().or_else(|| {
-                self.conv
-                    .draft
-                    .service
-                    .clone()
-                    .filter(|_| u.service.is_none() && in_progress)
-            }) {
+            Intent::Price => match u
+                .service
+                .clone()
+                .or_else(|| self.conv.draft.service.clone().filter(|_| in_progress))
+            {
                 Some(s) => self.price(s),
                 None => self.ask_price_service(),
             },
@@ -706,13 +710,7 @@ impl<'a> Ctx<'a> {
         let Some(service) = self.service(&id) else {
             return self.ask_price_service();
         };
-        let in_progress = matches!(
-            self.conv.stage,
-            Stage::Booking
-                | Stage::ChoosingSlot { .. }
-                | Stage::AwaitingContact { .. }
-                | Stage::Rescheduling { .. }
-        );
+        let in_progress = self.booking_in_progress();
         let values = Values::new()
             .service(Some(service))
             .set("price", fmt_price(service.price));
@@ -843,7 +841,7 @@ impl<'a> Ctx<'a> {
         let Some(date) = when.date else {
             return (self.now, self.now + Duration::days(SEARCH_DAYS), self.now);
         };
-        let part = when.part_of_day.map(PartOfDayRange::from);
+        let part = when.part_of_day.map(|p| p.range());
         let start = when.time.or(part.map(|p| p.0)).unwrap_or(NaiveTime::MIN);
         let end = when.until.or(part.map(|p| p.1));
         let from = self.utc(date, start).unwrap_or(self.now);
@@ -1076,7 +1074,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn continue_contact(&mut self, slot: Slot, _captured: bool, invalid_phone: bool) {
+    fn continue_contact(&mut self, slot: Slot, invalid_phone: bool) {
         if invalid_phone && self.conv.contact.phone.is_none() {
             return self.say(K::InvalidPhone, Values::new());
         }
@@ -1245,16 +1243,5 @@ impl<'a> Ctx<'a> {
         });
         self.conv.stage = Stage::Idle;
         self.conv.draft = Draft::default();
-    }
-}
-
-/// Local clock range of a part of day.
-#[derive(Clone, Copy)]
-struct PartOfDayRange(NaiveTime, NaiveTime);
-
-impl From<crate::domain::PartOfDay> for PartOfDayRange {
-    fn from(p: crate::domain::PartOfDay) -> Self {
-        let (a, b) = p.range();
-        PartOfDayRange(a, b)
     }
 }

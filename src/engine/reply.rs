@@ -141,21 +141,15 @@ impl<'a> Values<'a> {
 
 /// Render `key` for this conversation turn.
 pub fn say(profile: &Profile, key: TemplateKey, seed: u64, values: &Values<'_>) -> Reply {
-    let variations = profile
-        .templates
-        .get(&key)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let fallback: Vec<String>;
-    let variations = if variations.is_empty() {
-        fallback = key.defaults().iter().map(|s| s.to_string()).collect();
-        &fallback[..]
-    } else {
-        variations
-    };
-    let pick = stable_hash(&[&seed.to_le_bytes(), key.as_str().as_bytes()]) as usize
-        % variations.len().max(1);
-    let variation = variations.get(pick).map(String::as_str).unwrap_or("");
+    // The profile's variations, or the built-in ones when it has none for this key.
+    let from_profile = profile.templates.get(&key).filter(|v| !v.is_empty());
+    let count = from_profile.map_or(key.defaults().len(), Vec::len).max(1);
+    let pick = stable_hash(&[&seed.to_le_bytes(), key.as_str().as_bytes()]) as usize % count;
+    let variation = match from_profile {
+        Some(v) => v.get(pick).map(String::as_str),
+        None => key.defaults().get(pick).copied(),
+    }
+    .unwrap_or("");
     let service_text = values.service.map(|s| {
         if service_in_accusative(key) {
             s.accusative.as_str()

@@ -120,6 +120,14 @@ pub(super) struct NewJob<'a> {
     pub due_at: DateTime<Utc>,
 }
 
+/// The columns of a `Job` row, read the same way by every job query.
+macro_rules! job_select {
+    () => {
+        "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, last_error, done_at \
+         FROM jobs"
+    };
+}
+
 impl Tx {
     fn is_postgres(&self) -> bool {
         matches!(self, Tx::Postgres(_))
@@ -814,8 +822,7 @@ impl Tx {
 
     /// Jobs not done yet, by due time.
     pub(super) async fn pending_jobs(&mut self) -> Result<Vec<Job>, StoreError> {
-        const SQL: &str = "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, \
-             last_error, done_at FROM jobs WHERE done_at IS NULL ORDER BY due_at, id";
+        const SQL: &str = concat!(job_select!(), " WHERE done_at IS NULL ORDER BY due_at, id");
         let rows = on!(self, |c| sqlx::query_as::<_, JobRow>(SQL)
             .fetch_all(c)
             .await?);
@@ -824,9 +831,11 @@ impl Tx {
 
     /// Dead letters: jobs given up with an error, most recent first.
     pub(super) async fn dead_jobs(&mut self) -> Result<Vec<Job>, StoreError> {
-        const SQL: &str = "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, \
-             last_error, done_at FROM jobs WHERE done_at IS NOT NULL AND last_error IS NOT NULL \
-             ORDER BY done_at DESC, id DESC";
+        const SQL: &str = concat!(
+            job_select!(),
+            " WHERE done_at IS NOT NULL AND last_error IS NOT NULL \
+             ORDER BY done_at DESC, id DESC"
+        );
         let rows = on!(self, |c| sqlx::query_as::<_, JobRow>(SQL)
             .fetch_all(c)
             .await?);
@@ -851,8 +860,7 @@ impl Tx {
     }
 
     pub(super) async fn job(&mut self, id: i64) -> Result<Option<Job>, StoreError> {
-        const SQL: &str = "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, \
-             last_error, done_at FROM jobs WHERE id = $1";
+        const SQL: &str = concat!(job_select!(), " WHERE id = $1");
         let row = on!(self, |c| sqlx::query_as::<_, JobRow>(SQL)
             .bind(id)
             .fetch_optional(c)
