@@ -17,6 +17,18 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::Telegram,
+        ChannelKind::Whatsapp,
+        ChannelKind::Instagram,
+        ChannelKind::Web,
+    ];
+
+    /// The channel spelled as [`ChannelKind::as_str`] spells it.
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// WhatsApp identifies a client by phone number, so the bot never has to ask for one there.
     pub fn provides_phone(self) -> bool {
         matches!(self, ChannelKind::Whatsapp)
@@ -43,6 +55,18 @@ impl fmt::Display for ChannelKind {
 pub struct ClientRef {
     pub channel: ChannelKind,
     pub id: String,
+}
+
+impl ClientRef {
+    /// `channel:id`, as [`ClientRef`]'s `Display` writes it (`telegram:901`, `web:abc`).
+    pub fn parse(s: &str) -> Option<ClientRef> {
+        let (channel, id) = s.trim().split_once(':')?;
+        let channel = ChannelKind::parse(channel)?;
+        (!id.is_empty()).then(|| ClientRef {
+            channel,
+            id: id.to_string(),
+        })
+    }
 }
 
 impl fmt::Display for ClientRef {

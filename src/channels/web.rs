@@ -102,7 +102,8 @@ pub struct WebResponse {
     /// The id of the last reply; `GET /api/v1/messages?after=` continues from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_id: Option<i64>,
-    /// This `message_id` was processed before; nothing new happened.
+    /// This `message_id` was processed before: nothing new happened, and `replies` are the
+    /// ones stored for its first delivery.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
 }
@@ -189,6 +190,15 @@ impl WebOutbound {
             text: m.text.clone(),
             buttons,
         })
+    }
+}
+
+impl From<WebOutbound> for WebReply {
+    fn from(m: WebOutbound) -> WebReply {
+        WebReply {
+            text: m.text,
+            buttons: m.buttons,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod booking;
 mod calendar;
 mod crm;
 mod db;
+mod handoff;
 mod outbox;
 mod serve;
 mod telegram;
@@ -55,12 +56,22 @@ pub enum Command {
     /// The work queue: pending jobs and dead letters; retry dead letters.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Conversations handed to managers: what waits for a human; give one back to the bot.
+    #[command(subcommand)]
+    Handoff(handoff::HandoffCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TestCommand {
     /// Replay the reference dialogs against the bot.
     Dialogs(test::DialogsArgs),
+}
+
+/// How a listing command prints: a table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TableFormat {
+    Table,
+    Json,
 }
 
 fn not_yet(what: &str) -> ExitCode {
@@ -76,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Calendar(cmd) => calendar::run(cmd),
         Command::Booking(cmd) => booking::run(cmd),
         Command::Outbox(cmd) => outbox::run(cmd),
+        Command::Handoff(cmd) => handoff::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Telegram(cmd) => telegram::run(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),

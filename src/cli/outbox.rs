@@ -2,6 +2,7 @@
 //! reminders, CRM pushes) and what was given up (dead letters, with the reason), and putting a
 //! dead letter back in the queue once its cause is fixed.
 
+use super::TableFormat as Format;
 use super::db::{DbArg, block_on};
 use crate::store::Job;
 use chrono::Utc;
@@ -15,12 +16,6 @@ pub enum OutboxCommand {
     List(ListArgs),
     /// Put dead letters back in the queue, due now.
     Retry(RetryArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Debug, clap::Args)]

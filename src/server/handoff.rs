@@ -3,7 +3,7 @@
 //! finds its client again. The notice ends with a `#client channel:id` line; a reply quotes
 //! the notice, so no mapping table is needed.
 
-use crate::domain::{ChannelKind, ClientRef};
+use crate::domain::ClientRef;
 use crate::store::ClientCard;
 use std::fmt::Write;
 
@@ -54,20 +54,7 @@ pub fn forward(client: &ClientRef, text: &str) -> String {
 
 /// The client a notice was about, from the quoted notice text.
 pub fn client_of(notice: &str) -> Option<ClientRef> {
-    let line = notice.lines().rev().find_map(|l| l.strip_prefix(TAG))?;
-    let (channel, id) = line.trim().split_once(':')?;
-    let channel = [
-        ChannelKind::Telegram,
-        ChannelKind::Whatsapp,
-        ChannelKind::Instagram,
-        ChannelKind::Web,
-    ]
-    .into_iter()
-    .find(|c| c.as_str() == channel)?;
-    (!id.is_empty()).then(|| ClientRef {
-        channel,
-        id: id.to_string(),
-    })
+    ClientRef::parse(notice.lines().rev().find_map(|l| l.strip_prefix(TAG))?)
 }
 
 /// A manager's reply that gives the conversation back to the bot.
@@ -79,6 +66,7 @@ pub fn is_release(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ChannelKind;
 
     #[test]
     fn the_client_is_found_again_in_the_quoted_notice() {

@@ -7,9 +7,9 @@ use super::error::ApiError;
 use super::{App, handoff};
 use crate::channels::telegram::{self, TelegramApi, UpdateKind};
 use crate::channels::web::{WebMessage, WebOutbound, WebPoll, WebResponse, WebUpdates};
-use crate::domain::{ChannelKind, Event, Inbound};
+use crate::domain::{ChannelKind, ClientRef, Event, Inbound};
 use crate::engine::Owner;
-use crate::store::Outcome;
+use crate::store::{Outcome, StoredMessage};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -120,9 +120,7 @@ async fn web_turn(
         .process_inbound(&app.engine, &inbound_id, &inbound, now)
         .await?;
     let Outcome::Processed(p) = outcome else {
-        let mut response = WebResponse::new(&inbound.client, &[], false);
-        response.duplicate = true;
-        return Ok(response);
+        return answered_before(app, &inbound_id, &inbound.client).await;
     };
     // The web channel answers in the response itself: the replies are sent now.
     let sent_at = app.clock.now();
@@ -138,6 +136,39 @@ async fn web_turn(
     forward_during_handoff(app, &inbound, &p.turn);
     let mut response = WebResponse::new(&inbound.client, &p.turn.replies, handoff);
     response.last_id = p.replies.iter().copied().max();
+    Ok(response)
+}
+
+/// A web message sent again with the same `message_id` (the client retried after a lost
+/// response, or the server restarted mid-request): nothing is processed again, and the
+/// replies stored for the first delivery are answered once more.
+async fn answered_before(
+    app: &App,
+    inbound_id: &str,
+    client: &ClientRef,
+) -> Result<WebResponse, ApiError> {
+    let messages = app.store.messages(client).await?;
+    let first = messages
+        .iter()
+        .find(|m| m.inbound && m.inbound_id.as_deref() == Some(inbound_id))
+        .map(|m| m.id);
+    let replies: Vec<&StoredMessage> = messages
+        .iter()
+        .filter(|m| !m.inbound && first.is_some() && m.reply_to == first)
+        .collect();
+    let handoff = app
+        .store
+        .conversation(client)
+        .await?
+        .is_some_and(|c| c.owner == Owner::Human);
+    let mut response = WebResponse::new(client, &[], handoff);
+    response.replies = replies
+        .iter()
+        .filter_map(|m| WebOutbound::of(m))
+        .map(Into::into)
+        .collect();
+    response.last_id = replies.iter().map(|m| m.id).max();
+    response.duplicate = true;
     Ok(response)
 }
 

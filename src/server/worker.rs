@@ -4,7 +4,9 @@
 //! Failures are retried with backoff (a 429's `retry_after` honoured) and dead-lettered after
 //! [`MAX_SEND_ATTEMPTS`]. Jobs of one client go out in order, one Telegram message per second
 //! per chat; different clients are served in parallel. It wakes on new outbox jobs or every
-//! interval, and stops between jobs when shutdown is signalled.
+//! interval, and stops between jobs when shutdown is signalled. A Telegram send is recorded as
+//! started just before the call, so a crash mid-send dead-letters the job instead of sending
+//! it twice.
 
 use super::{App, handoff};
 use crate::channels::telegram::SendError;
@@ -263,6 +265,9 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
                     template: None,
                     request_contact: false,
                 });
+            if let Some(interrupted) = start_send(app, job).await? {
+                return Ok(interrupted);
+            }
             pace(app, chat_id).await;
             let sent = api.send_reply(chat_id, &reply).await;
             if sent.is_ok() {
@@ -323,6 +328,26 @@ async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::
         template: None,
         request_contact: false,
     };
+    if let Some(interrupted) = start_send(app, job).await? {
+        return Ok(interrupted);
+    }
     let sent = api.send_reply(chat, &reply).await;
     Ok(attempt_of(app, job, sent))
+}
+
+/// Telegram cannot deduplicate a `sendMessage`, so a send is recorded as started before the
+/// call. A job found already started was cut off mid-send by a crash: it may have reached the
+/// chat, so it becomes a dead letter for a human to check instead of being sent twice.
+async fn start_send(app: &App, job: &Job) -> Result<Option<Attempt>, crate::store::StoreError> {
+    if let Some(at) = job.send_started_at {
+        app.metrics.error("send_interrupted");
+        return Ok(Some(Attempt::Dead(format!(
+            "interrupted while sending at {} (the bot stopped mid-send): the chat may already \
+             have it; check, and `bot outbox retry {}` to send it again",
+            at.to_rfc3339(),
+            job.id
+        ))));
+    }
+    let started = app.store.start_send(job.id, app.clock.now()).await?;
+    Ok((!started).then_some(Attempt::Done))
 }

@@ -59,20 +59,27 @@ impl Store {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_inbound(engine, inbound_id, inbound, now).await {
+            let busy = match self.try_inbound(engine, inbound_id, inbound, now).await {
                 Ok(Some(Outcome::Processed(mut p))) => {
                     p.attempts = attempt;
                     return Ok(Outcome::Processed(p));
                 }
                 Ok(Some(Outcome::Duplicate)) => return Ok(Outcome::Duplicate),
-                Ok(None) => {}
-                Err(e) if e.is_retryable() => {}
+                Ok(None) => None,
+                Err(e) if e.is_retryable() => Some(e),
                 Err(e) => return Err(e),
-            }
+            };
             if attempt >= MAX_ATTEMPTS {
-                return Err(StoreError::Contended(attempt));
+                return Err(busy.unwrap_or(StoreError::Contended(attempt)));
             }
-            tokio::task::yield_now().await;
+            if busy.is_some() {
+                // The database is busy (another process writes, a deadlock was broken): give it
+                // a moment, 1, 4, 9 … ms, about 2.9 s over all attempts.
+                let wait = u64::from(attempt * attempt);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
         }
     }
 

@@ -83,6 +83,9 @@ pub struct Job {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub done_at: Option<DateTime<Utc>>,
+    /// Set just before a worker handed the job to a channel that cannot deduplicate; still
+    /// set on a job that is not done means the process died mid-send.
+    pub send_started_at: Option<DateTime<Utc>>,
 }
 
 /// A turn job the scheduler ran.
@@ -281,7 +284,16 @@ impl Store {
         Ok(done)
     }
 
-    /// The attempt failed with `error`; try again at `retry_at`.
+    /// Record that the job's message is being handed to its channel now (call right before a
+    /// send that cannot be deduplicated by the channel). False when the job is done already.
+    pub async fn start_send(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let started = tx.start_send(id, at).await?;
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    /// The attempt failed with `error`; try again at `retry_at` (a fresh send attempt).
     pub async fn retry_job(
         &self,
         id: i64,

@@ -35,7 +35,9 @@ mod tx;
 
 pub use inbound::{Outcome, Processed};
 pub use jobs::{Attendance, Job, JobKind, RanJob};
-pub use reads::{ClientCard, Counts, Outgoing, StoredBooking, StoredLead, StoredMessage};
+pub use reads::{
+    ClientCard, Counts, Outgoing, StoredBooking, StoredLead, StoredMessage, WaitingHandoff,
+};
 
 use crate::domain::BookingStatus;
 use std::sync::Arc;
@@ -284,9 +286,5 @@ pub(crate) fn parse_status(s: &str) -> Result<BookingStatus, StoreError> {
 }
 
 pub(crate) fn parse_channel(s: &str) -> Result<crate::domain::ChannelKind, StoreError> {
-    use crate::domain::ChannelKind as C;
-    [C::Telegram, C::Whatsapp, C::Instagram, C::Web]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| StoreError::corrupt("channel", s))
+    crate::domain::ChannelKind::parse(s).ok_or_else(|| StoreError::corrupt("channel", s))
 }

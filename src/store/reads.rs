@@ -87,6 +87,33 @@ pub struct StoredLead {
     pub crm_state: String,
 }
 
+/// A conversation handed to a human and not given back to the bot yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingHandoff {
+    pub client: ClientRef,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    /// Why the bot handed over (`complaint`, `human`, `misunderstanding`, `medical`…).
+    pub reason: Option<String>,
+    /// When the conversation was handed over.
+    pub since: DateTime<Utc>,
+    /// The client's last message.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// A manager's last answer.
+    pub last_manager_at: Option<DateTime<Utc>>,
+}
+
+impl WaitingHandoff {
+    /// The client's last message has no manager's answer after it.
+    pub fn unanswered(&self) -> bool {
+        match (self.last_inbound_at, self.last_manager_at) {
+            (Some(client), Some(manager)) => client > manager,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        }
+    }
+}
+
 /// Row counts of the main tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -197,6 +224,15 @@ impl Store {
             phone,
             messages,
         })
+    }
+
+    /// Conversations waiting for a human, the longest-waiting first.
+    pub async fn handoffs(&self) -> Result<Vec<WaitingHandoff>, StoreError> {
+        let mut tx = self.read().await?;
+        let mut waiting = tx.handoffs().await?;
+        tx.commit().await?;
+        waiting.sort_by_key(|w| w.since);
+        Ok(waiting)
     }
 
     pub async fn leads(&self) -> Result<Vec<StoredLead>, StoreError> {

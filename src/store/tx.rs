@@ -4,7 +4,7 @@
 //! few that must differ are chosen with `Tx::pick`.
 
 use super::jobs::{Job, JobKind};
-use super::reads::{Counts, StoredBooking, StoredLead, StoredMessage};
+use super::reads::{Counts, StoredBooking, StoredLead, StoredMessage, WaitingHandoff};
 use super::{StoreError, parse_channel, parse_status, status_str};
 use crate::domain::{
     Booking, BookingId, BookingStatus, ClientRef, Contact, Lead, ServiceId, Slot, StaffId,
@@ -76,10 +76,12 @@ type JobRow = (
     i64,
     Option<String>,
     Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
 );
 
 fn job_from(row: JobRow) -> Result<Job, StoreError> {
-    let (id, kind, client_id, booking_id, payload, due_at, attempts, last_error, done_at) = row;
+    let (id, kind, client_id, booking_id, payload, due_at, attempts, last_error, done_at, send) =
+        row;
     Ok(Job {
         id,
         kind: JobKind::parse(&kind)?,
@@ -90,6 +92,7 @@ fn job_from(row: JobRow) -> Result<Job, StoreError> {
         attempts,
         last_error,
         done_at,
+        send_started_at: send,
     })
 }
 
@@ -123,8 +126,8 @@ pub(super) struct NewJob<'a> {
 /// The columns of a `Job` row, read the same way by every job query.
 macro_rules! job_select {
     () => {
-        "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, last_error, done_at \
-         FROM jobs"
+        "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, last_error, done_at, \
+         send_started_at FROM jobs"
     };
 }
 
@@ -340,19 +343,29 @@ impl Tx {
             .await?))
     }
 
-    pub(super) async fn mark_message_sent(
+    /// Run an `UPDATE … WHERE id = $1` that sets a time `$2`; true when it changed one row.
+    async fn update_one(
         &mut self,
+        sql: &'static str,
         id: i64,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE messages SET sent_at = $2 WHERE id = $1 AND direction = 'out'";
-        let n = on!(self, |c| sqlx::query(SQL)
+        let n = on!(self, |c| sqlx::query(sql)
             .bind(id)
             .bind(at)
             .execute(c)
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+
+    pub(super) async fn mark_message_sent(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE messages SET sent_at = $2 WHERE id = $1 AND direction = 'out'";
+        self.update_one(SQL, id, at).await
     }
 
     /// The contact the bot keeps for a client: (name, phone).
@@ -652,6 +665,55 @@ impl Tx {
             .await?))
     }
 
+    /// Conversations a human owns, with the latest hand-off job (reason, time) and the times
+    /// of the client's and the managers' last messages.
+    pub(super) async fn handoffs(&mut self) -> Result<Vec<WaitingHandoff>, StoreError> {
+        const SQL: &str = "SELECT c.channel, c.external_id, c.name, c.phone, v.updated_at, \
+             (SELECT j.payload FROM jobs j WHERE j.client_id = c.id AND j.kind = 'handoff' \
+              ORDER BY j.id DESC LIMIT 1), \
+             (SELECT j.created_at FROM jobs j WHERE j.client_id = c.id AND j.kind = 'handoff' \
+              ORDER BY j.id DESC LIMIT 1), \
+             (SELECT m.created_at FROM messages m WHERE m.client_id = c.id \
+              AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1), \
+             (SELECT m.created_at FROM messages m WHERE m.client_id = c.id \
+              AND m.kind = 'manager' ORDER BY m.id DESC LIMIT 1) \
+             FROM conversations v JOIN clients c ON c.id = v.client_id \
+             WHERE v.owner = 'human' ORDER BY c.id";
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            DateTime<Utc>,
+            Option<String>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        );
+        let rows = on!(self, |c| sqlx::query_as::<_, Row>(SQL).fetch_all(c).await?);
+        rows.into_iter()
+            .map(
+                |(channel, id, name, phone, updated, payload, handed, inbound, manager)| {
+                    let reason = payload
+                        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                        .and_then(|v| v["reason"].as_str().map(str::to_string));
+                    Ok(WaitingHandoff {
+                        client: ClientRef {
+                            channel: parse_channel(&channel)?,
+                            id,
+                        },
+                        name,
+                        phone,
+                        reason,
+                        since: handed.unwrap_or(updated),
+                        last_inbound_at: inbound,
+                        last_manager_at: manager,
+                    })
+                },
+            )
+            .collect()
+    }
+
     pub(super) async fn leads(&mut self) -> Result<Vec<StoredLead>, StoreError> {
         const SQL: &str = "SELECT l.id, c.channel, c.external_id, l.service, l.desired_at, \
              l.name, l.phone, l.email, l.fields, l.qualified_at, l.crm_state \
@@ -735,15 +797,19 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
         let sql = self.pick(
-            "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, last_error, \
-             done_at FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
-             AND (locked_until IS NULL OR locked_until <= $1) \
-             AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8",
-            "SELECT id, kind, client_id, booking_id, payload, due_at, attempts, last_error, \
-             done_at FROM jobs WHERE done_at IS NULL AND due_at <= $1 \
-             AND (locked_until IS NULL OR locked_until <= $1) \
-             AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8 \
-             FOR UPDATE SKIP LOCKED",
+            concat!(
+                job_select!(),
+                " WHERE done_at IS NULL AND due_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $1) \
+                 AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8"
+            ),
+            concat!(
+                job_select!(),
+                " WHERE done_at IS NULL AND due_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $1) \
+                 AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8 \
+                 FOR UPDATE SKIP LOCKED"
+            ),
         );
         // Up to six kinds, padded by repeating the first: one static statement for any subset.
         let Some(first) = kinds.first() else {
@@ -801,6 +867,16 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// A worker is about to hand the job to a channel that cannot deduplicate.
+    pub(super) async fn start_send(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET send_started_at = $2 WHERE id = $1 AND done_at IS NULL";
+        self.update_one(SQL, id, at).await
+    }
+
     /// A failed attempt: record the error and try again at `retry_at`.
     pub(super) async fn retry_job(
         &mut self,
@@ -808,8 +884,8 @@ impl Tx {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE jobs SET last_error = $2, due_at = $3, locked_until = NULL \
-             WHERE id = $1 AND done_at IS NULL";
+        const SQL: &str = "UPDATE jobs SET last_error = $2, due_at = $3, locked_until = NULL, \
+             send_started_at = NULL WHERE id = $1 AND done_at IS NULL";
         let n = on!(self, |c| sqlx::query(SQL)
             .bind(id)
             .bind(error)
@@ -849,14 +925,9 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE jobs SET done_at = NULL, attempts = 0, due_at = $2, \
-             locked_until = NULL WHERE id = $1 AND done_at IS NOT NULL AND last_error IS NOT NULL";
-        let n = on!(self, |c| sqlx::query(SQL)
-            .bind(id)
-            .bind(now)
-            .execute(c)
-            .await?
-            .rows_affected());
-        Ok(n == 1)
+             locked_until = NULL, send_started_at = NULL \
+             WHERE id = $1 AND done_at IS NOT NULL AND last_error IS NOT NULL";
+        self.update_one(SQL, id, now).await
     }
 
     pub(super) async fn job(&mut self, id: i64) -> Result<Option<Job>, StoreError> {

@@ -160,3 +160,67 @@ async fn a_web_client_sees_the_managers_answer() {
     assert_eq!(got["handoff"], true);
     app.shutdown().await;
 }
+
+/// `bot handoff list|release` on the server's database, at the test clock. Run off the test's
+/// runtime: the server shares it and must keep running meanwhile.
+async fn handoff_cli(db_url: &str, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bot"));
+    cmd.arg("handoff")
+        .args(args)
+        .args(["--db", db_url, "--now", "2026-11-20T04:30:00Z"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("the CLI thread")
+        .expect("run bot handoff");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_lists_who_waits_for_a_human_and_gives_a_conversation_back() {
+    let app = crate::support::spawn_app().await;
+    let first = app
+        .say("web-ira", "позовите администратора, пожалуйста")
+        .await;
+    assert_eq!(first["handoff"], true, "{first}");
+    app.say("web-ira", "алло, вы тут?").await;
+    app.say("web-oleg", "сколько стоит стрижка?").await;
+
+    let (ok, out, err) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let rows = rows.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "only the handed-over conversation: {out}");
+    assert_eq!(rows[0]["conversation"], "web:web-ira");
+    assert_eq!(rows[0]["unanswered"], true);
+    assert_eq!(rows[0]["reason"], "requested");
+    // Handed over at 10:00 Novosibirsk (the test clock, which runs on), listed at 11:30.
+    let waiting = rows[0]["waiting_seconds"].as_i64().unwrap_or_default();
+    assert!((5300..=5400).contains(&waiting), "{out}");
+    let (ok, table, _) = handoff_cli(&app.db_url, &["list"]).await;
+    assert!(
+        ok && table.contains("web:web-ira") && table.contains("1 h 2"),
+        "{table}"
+    );
+
+    let (ok, _, err) = handoff_cli(&app.db_url, &["release", "web:web-oleg"]).await;
+    assert!(!ok && err.contains("not with a manager"), "{err}");
+    let (ok, _, err) = handoff_cli(&app.db_url, &["release", "fax:1"]).await;
+    assert!(!ok && err.contains("CHANNEL:ID"), "{err}");
+    let (ok, out, err) = handoff_cli(&app.db_url, &["release", "web:web-ira"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("web:web-ira"), "{out}");
+
+    let again = app.say("web-ira", "хочу записаться на маникюр").await;
+    assert_eq!(again["handoff"], false, "{again}");
+    assert!(
+        !crate::support::texts(&again).is_empty(),
+        "the bot answers again"
+    );
+    let (ok, out, _) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
+    assert!(ok && out.trim() == "[]", "{out}");
+    app.shutdown().await;
+}

@@ -189,10 +189,18 @@ impl TestApp {
 
     /// Stop the server and start it again on the same database (and emulator), with its
     /// clock started at `start`.
-    pub async fn restart_at(mut self, start: DateTime<Utc>) -> TestApp {
+    pub async fn restart_at(self, start: DateTime<Utc>) -> TestApp {
+        self.stop().await.start_at(start).await
+    }
+
+    /// Stop the server the way SIGTERM does, keeping its database (and emulator) for a restart.
+    pub async fn stop(mut self) -> Stopped {
         self.stop_and_wait().await;
-        let emulator = self.telegram.take();
-        spawn_on(self._dir, emulator, start, false).await
+        Stopped {
+            db_url: self.db_url.clone(),
+            telegram: self.telegram.take(),
+            dir: self._dir,
+        }
     }
 
     /// Stop the server the way SIGTERM does and wait for it to finish.
@@ -214,6 +222,19 @@ impl TestApp {
 }
 
 /// All reply texts of a web response, joined.
+/// A stopped server's database and emulator, to be started again.
+pub struct Stopped {
+    pub db_url: String,
+    telegram: Option<TelegramEmulator>,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    pub async fn start_at(self, start: DateTime<Utc>) -> TestApp {
+        spawn_on(self.dir, self.telegram, start, false).await
+    }
+}
+
 pub fn texts(body: &Value) -> String {
     body["replies"]
         .as_array()

@@ -72,3 +72,78 @@ async fn after_a_restart_the_due_reminder_is_sent_and_nothing_is_sent_twice() {
     assert_eq!(app.emulator().calls("sendMessage").len(), replies);
     app.shutdown().await;
 }
+
+/// A Telegram send cut off by a crash (recorded as started, never finished) may have reached
+/// the chat: after the restart it is a dead letter with the reason, not a second message; a
+/// retry by the operator sends it once.
+#[tokio::test]
+async fn a_send_cut_off_by_a_crash_is_dead_lettered_not_sent_twice() {
+    use bot::store::JobKind;
+    let app = spawn_with_telegram().await;
+    let chat = 5151;
+    app.telegram_update(Some(SECRET), &tg_text(1, chat, "сколько стоит маникюр?"))
+        .await;
+    app.emulator().wait_for("sendMessage", 1, 5).await;
+    app.outbox_drained().await;
+    let stopped = app.stop().await;
+
+    // What the dead process left behind: a manager's answer, claimed and handed to Telegram.
+    let store = bot::store::Store::open(&stopped.db_url)
+        .await
+        .expect("store");
+    let client = bot::domain::ClientRef {
+        channel: bot::domain::ChannelKind::Telegram,
+        id: chat.to_string(),
+    };
+    let at = crate::support::friday_10am() + chrono::Duration::minutes(1);
+    let text = "Ответ администратора, который мог не дойти";
+    store
+        .manager_message("crash-test", &client, text, at)
+        .await
+        .expect("manager message")
+        .expect("stored");
+    let claimed = store
+        .claim_outbox(&[JobKind::Send], at, chrono::Duration::seconds(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(store.start_send(claimed[0].id, at).await.expect("start"));
+    store.close().await;
+
+    let app = stopped.start_at(at + chrono::Duration::minutes(2)).await;
+    let store = app.store().await;
+    let mut dead = Vec::new();
+    for _ in 0..250 {
+        dead = store.dead_jobs().await.expect("dead letters");
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = dead[0].last_error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("interrupted while sending") && reason.contains("bot outbox retry"),
+        "{reason}"
+    );
+    let to_chat = |app: &crate::support::TestApp| {
+        app.emulator()
+            .calls("sendMessage")
+            .iter()
+            .filter(|c| c.params["text"] == text)
+            .count()
+    };
+    assert_eq!(to_chat(&app), 0, "never sent a second time on its own");
+
+    assert!(
+        store
+            .reopen_job(dead[0].id, at + chrono::Duration::minutes(2))
+            .await
+            .expect("retry")
+    );
+    app.emulator().wait_for_message(chat, text, 5).await;
+    app.outbox_drained().await;
+    assert_eq!(to_chat(&app), 1);
+    assert!(store.dead_jobs().await.expect("dead letters").is_empty());
+    app.shutdown().await;
+}
