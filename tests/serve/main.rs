@@ -1,6 +1,7 @@
 //! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
 
+mod browser;
 mod handoff;
 mod health;
 mod polling;
@@ -9,5 +10,7 @@ mod telegram;
 mod web;
 mod worker;
 
+#[path = "../support/chromium.rs"]
+mod chromium;
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;
