@@ -185,7 +185,13 @@ async fn pace(app: &App, chat: i64) {
 /// What to do with a job after one attempt.
 enum Attempt {
     Done,
-    Retry { error: String, after_secs: i64 },
+    /// The reply `message` was handed to its channel: marked sent with its job done, in one
+    /// transaction (the shorter the gap after the call, the rarer an uncertain send).
+    Sent(i64),
+    Retry {
+        error: String,
+        after_secs: i64,
+    },
     Dead(String),
 }
 
@@ -196,6 +202,9 @@ async fn deliver(app: &App, job: &Job) -> Result<Option<i64>, crate::store::Stor
     match attempt {
         Attempt::Done => {
             app.store.complete_job(job.id, now).await?;
+        }
+        Attempt::Sent(message) => {
+            app.store.complete_send(job.id, message, now).await?;
         }
         Attempt::Retry { error, .. } if job.attempts >= MAX_SEND_ATTEMPTS => {
             tracing::warn!(job = job.id, %error, "send job dead-lettered");
@@ -265,16 +274,14 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
                     template: None,
                     request_contact: false,
                 });
+            pace(app, chat_id).await;
             if let Some(interrupted) = start_send(app, job).await? {
                 return Ok(interrupted);
             }
-            pace(app, chat_id).await;
             let sent = api.send_reply(chat_id, &reply).await;
             if sent.is_ok() {
-                app.store
-                    .mark_message_sent(message, app.clock.now())
-                    .await?;
                 app.metrics.messages_out(ChannelKind::Telegram, 1);
+                return Ok(Attempt::Sent(message));
             }
             Ok(attempt_of(app, job, sent))
         }

@@ -314,6 +314,20 @@ impl Store {
         Ok(found)
     }
 
+    /// A reply went out: its message is marked sent at `at` and its send job done, at once.
+    pub async fn complete_send(
+        &self,
+        job: i64,
+        message: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        tx.mark_message_sent(message, at).await?;
+        let done = tx.finish_job(job, at, None).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Jobs not done yet, by due time.
     pub async fn pending_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let mut tx = self.read().await?;

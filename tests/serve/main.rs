@@ -2,6 +2,7 @@
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
 
 mod browser;
+mod crash;
 mod handoff;
 mod health;
 mod polling;
