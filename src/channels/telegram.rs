@@ -35,6 +35,10 @@ pub struct TelegramConfig {
     /// is refused.
     pub secret: Option<String>,
     pub api_url: String,
+    /// Group chats the bot answers like a private chat (a group of a family or a company
+    /// booking together). Other groups and channels are ignored; the managers' chat is never
+    /// one of these.
+    pub groups: Vec<i64>,
 }
 
 /// A parsed update.
@@ -127,13 +131,21 @@ struct RawCallbackMessage {
 }
 
 /// Parse a webhook body. Errors only when it is not an update at all.
-pub fn parse_update(body: &[u8], now: DateTime<Utc>) -> Result<Update, serde_json::Error> {
-    Ok(from_raw(serde_json::from_slice(body)?, now))
+pub fn parse_update(
+    body: &[u8],
+    now: DateTime<Utc>,
+    groups: &[i64],
+) -> Result<Update, serde_json::Error> {
+    Ok(from_raw(serde_json::from_slice(body)?, now, groups))
 }
 
 /// Parse the `result` of `getUpdates`: the updates, and the offset that confirms them all.
 /// An element that is not an update is skipped (its id still advances the offset).
-pub fn parse_updates(result: Value, now: DateTime<Utc>) -> (Vec<Update>, Option<i64>) {
+pub fn parse_updates(
+    result: Value,
+    now: DateTime<Utc>,
+    groups: &[i64],
+) -> (Vec<Update>, Option<i64>) {
     let items = match result {
         Value::Array(items) => items,
         _ => Vec::new(),
@@ -145,18 +157,18 @@ pub fn parse_updates(result: Value, now: DateTime<Utc>) -> (Vec<Update>, Option<
             next = Some(next.map_or(id + 1, |n: i64| n.max(id + 1)));
         }
         match serde_json::from_value::<RawUpdate>(item) {
-            Ok(raw) => updates.push(from_raw(raw, now)),
+            Ok(raw) => updates.push(from_raw(raw, now, groups)),
             Err(e) => tracing::warn!(error = %e, "skipping an update that cannot be read"),
         }
     }
     (updates, next)
 }
 
-fn from_raw(raw: RawUpdate, now: DateTime<Utc>) -> Update {
+fn from_raw(raw: RawUpdate, now: DateTime<Utc>, groups: &[i64]) -> Update {
     let kind = if let Some(m) = raw.message {
-        message_kind(m)
+        message_kind(m, groups)
     } else if let Some(cb) = raw.callback_query {
-        callback_kind(cb, now)
+        callback_kind(cb, now, groups)
     } else {
         UpdateKind::Ignored("update kind not handled")
     };
@@ -173,8 +185,14 @@ fn client(chat_id: i64) -> ClientRef {
     }
 }
 
-fn message_kind(m: RawMessage) -> UpdateKind {
-    if m.chat.kind != "private" {
+/// A private chat, or a group the bot is configured to answer.
+fn served(chat: &RawChat, groups: &[i64]) -> bool {
+    chat.kind == "private"
+        || (matches!(chat.kind.as_str(), "group" | "supergroup") && groups.contains(&chat.id))
+}
+
+fn message_kind(m: RawMessage, groups: &[i64]) -> UpdateKind {
+    if !served(&m.chat, groups) {
         let replied_to = m.reply_to_message.and_then(|r| r.text);
         return match (m.chat.kind.as_str(), m.text, replied_to) {
             ("group" | "supergroup", Some(text), Some(replied_to)) => UpdateKind::GroupReply {
@@ -211,8 +229,8 @@ fn message_kind(m: RawMessage) -> UpdateKind {
 }
 
 /// Callback queries carry no date: the time of arrival stands for it.
-fn callback_kind(cb: RawCallback, now: DateTime<Utc>) -> UpdateKind {
-    let private = cb.message.as_ref().is_none_or(|m| m.chat.kind == "private");
+fn callback_kind(cb: RawCallback, now: DateTime<Utc>, groups: &[i64]) -> UpdateKind {
+    let private = cb.message.as_ref().is_none_or(|m| served(&m.chat, groups));
     let chat_id = cb.message.as_ref().map_or(cb.from.id, |m| m.chat.id);
     match cb.data.filter(|d| !d.is_empty()) {
         Some(payload) if private => UpdateKind::Inbound {
@@ -298,6 +316,7 @@ pub struct TelegramApi {
     http: reqwest::Client,
     base: String,
     token: String,
+    groups: std::sync::Arc<[i64]>,
 }
 
 impl TelegramApi {
@@ -313,7 +332,13 @@ impl TelegramApi {
             http,
             base: config.api_url.trim_end_matches('/').to_string(),
             token: config.token.clone(),
+            groups: config.groups.clone().into(),
         })
+    }
+
+    /// The group chats answered like private ones.
+    pub fn groups(&self) -> &[i64] {
+        &self.groups
     }
 
     /// Send one reply to a chat: text split under the limit, the keyboard on the last piece.
@@ -433,15 +458,26 @@ mod tests {
     }
 
     #[test]
-    fn group_messages_and_unknown_kinds_are_ignored() {
+    fn group_messages_are_ignored_unless_configured_and_unknown_kinds_always() {
         let now = Utc::now();
         let group = br#"{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":-100,"type":"group"},"text":"hi"}}"#;
         let poll = br#"{"update_id":2,"poll":{"id":"x"}}"#;
+        let channel = br#"{"update_id":3,"message":{"message_id":1,"date":1,"chat":{"id":-100,"type":"channel"},"text":"hi"}}"#;
         for body in [&group[..], &poll[..]] {
-            let u = parse_update(body, now).expect("an update");
+            let u = parse_update(body, now, &[]).expect("an update");
             assert!(matches!(u.kind, UpdateKind::Ignored(_)), "{u:?}");
         }
-        assert!(parse_update(b"[]", now).is_err());
+        // A configured group is answered like a private chat; a channel never is.
+        let u = parse_update(group, now, &[-100]).expect("an update");
+        let UpdateKind::Inbound { inbound, .. } = u.kind else {
+            panic!("{u:?}");
+        };
+        assert_eq!(inbound.client.id, "-100");
+        let u = parse_update(channel, now, &[-100]).expect("an update");
+        assert!(matches!(u.kind, UpdateKind::Ignored(_)), "{u:?}");
+        let u = parse_update(group, now, &[-200]).expect("an update");
+        assert!(matches!(u.kind, UpdateKind::Ignored(_)), "{u:?}");
+        assert!(parse_update(b"[]", now, &[]).is_err());
     }
 
     #[test]

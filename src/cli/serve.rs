@@ -33,6 +33,15 @@ pub struct Args {
     /// client, `/release` gives the conversation back to the bot.
     #[arg(long, env = "BOT_MANAGERS_CHAT_ID", allow_negative_numbers = true)]
     managers_chat_id: Option<i64>,
+    /// Telegram group chats the bot answers like private chats (comma-separated chat ids);
+    /// other groups and channels are ignored.
+    #[arg(
+        long,
+        env = "BOT_TELEGRAM_GROUPS",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    telegram_groups: Vec<i64>,
     /// Tests and demos: start the bot's clock at this instant (RFC 3339).
     #[arg(long, env = "BOT_NOW", hide = true)]
     now: Option<DateTime<Utc>>,
@@ -75,7 +84,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         token,
         secret: env_secret("BOT_TELEGRAM_SECRET"),
         api_url: args.telegram_api_url.clone(),
+        groups: args.telegram_groups.clone(),
     });
+    if let Some(chat) = args
+        .managers_chat_id
+        .filter(|c| args.telegram_groups.contains(c))
+    {
+        anyhow::bail!(
+            "BOT_TELEGRAM_GROUPS includes the managers' chat {chat}: the bot would answer the \
+             managers; remove it from the groups"
+        );
+    }
     let config = ServeConfig {
         profile,
         db_url: args.db.url.clone(),

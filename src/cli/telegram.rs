@@ -37,6 +37,7 @@ pub fn run(cmd: TelegramCommand) -> ExitCode {
                     token,
                     secret: Some(secret.clone()),
                     api_url,
+                    groups: Vec::new(),
                 })?;
                 api.set_webhook(&url, &secret).await.context("setWebhook")?;
                 println!("webhook set: {url}");

@@ -32,7 +32,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         };
         let pause = match polled {
             Ok(result) => {
-                let (updates, next) = parse_updates(result, app.clock.now());
+                let (updates, next) = parse_updates(result, app.clock.now(), api.groups());
                 let mut failed = None;
                 for update in updates {
                     let id = update.update_id;

@@ -252,7 +252,7 @@ async fn telegram_update(
             ApiError::BadRequest(r.body_text())
         }
     })?;
-    let update = telegram::parse_update(&body, app.clock.now())
+    let update = telegram::parse_update(&body, app.clock.now(), api.groups())
         .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
     handle_update(app, api, update, received).await
 }

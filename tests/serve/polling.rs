@@ -46,6 +46,7 @@ async fn set_webhook_registers_the_url_with_the_secret() {
         token: TOKEN.into(),
         secret: Some(SECRET.into()),
         api_url: emu.url(),
+        groups: Vec::new(),
     })
     .expect("client");
     api.set_webhook("https://salon.example/webhooks/telegram", SECRET)

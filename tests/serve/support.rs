@@ -73,6 +73,7 @@ async fn spawn_on(
             token: TOKEN.into(),
             secret: Some(SECRET.into()),
             api_url: e.url(),
+            groups: Vec::new(),
         }),
         clock: Clock::starting_at(start),
         worker_interval: Duration::from_millis(100),
