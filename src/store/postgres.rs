@@ -21,8 +21,15 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
 }
 
 /// The embedded PostgreSQL migrations: (version, description, SQL).
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "crm",
+        include_str!("../../migrations/postgres/0002_crm.sql"),
+    ),
+];

@@ -38,8 +38,15 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
 }
 
 /// The embedded SQLite migrations: (version, description, SQL).
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "crm",
+        include_str!("../../migrations/sqlite/0002_crm.sql"),
+    ),
+];
