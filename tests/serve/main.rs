@@ -1,6 +1,7 @@
 //! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
 
+mod crm;
 mod handoff;
 mod health;
 mod polling;
@@ -9,5 +10,9 @@ mod telegram;
 mod web;
 mod worker;
 
+#[path = "../support/bitrix24.rs"]
+mod bitrix24_emulator;
+#[path = "../support/cli.rs"]
+mod cli;
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;
