@@ -756,6 +756,17 @@ pub async fn sync(
                     }
                 }
                 Err(e) if e.is_fatal() => return Err(e),
+                Err(e @ CrmError::Unavailable { attempts: 0, .. }) => {
+                    // Not sent at all (a method paused longer than the caller waits): the
+                    // fate is known, nothing to look up.
+                    for c in &commands {
+                        if let Some(i) = c.label.get(3..).and_then(|n| n.parse::<usize>().ok()) {
+                            outcomes[i] = Some(Outcome::Failed {
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
                 Err(e) => {
                     // Unknown fate: some may have landed. Look them up again, never resend.
                     for c in &commands {

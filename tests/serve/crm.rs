@@ -606,3 +606,65 @@ async fn serve_without_bitrix24_says_it_is_off_and_how_to_turn_it_on() {
     );
     assert!(text.contains("BOT_BITRIX24_APP_TOKEN"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operating_limit_holds_the_job_until_its_reset_not_the_worker() {
+    let emu = Emulator::start(Config {
+        // Once it ran, crm.lead.add is blocked with 429 for 3 s.
+        operating_block: Some(("crm.lead.add".into(), 1, Duration::from_secs(3))),
+        ..Config::default()
+    })
+    .await;
+    let cfg = config(&emu.webhook());
+    let client = cfg.client.clone().expect("client");
+    let app = spawn_with_bitrix24(cfg).await;
+    // Both leads wait for the portal, so they go out in one batch: the second meets the limit.
+    emu.set_unavailable(true);
+    for i in 6..8 {
+        let (written, _) = phone(i);
+        book_on_web(
+            &app,
+            &format!("limit{i}"),
+            DAYS[i - 6],
+            NAMES[i - 6],
+            &written,
+        )
+        .await;
+    }
+    crm_waiting(&app).await;
+    emu.set_unavailable(false);
+    app.clock.advance(chrono::Duration::minutes(1));
+    let waiting = until(10, "the second lead to meet the limit", || async {
+        let now = app.clock.now();
+        let pending = crm_pending(&app).await;
+        let limited = pending.iter().any(|j| {
+            j.kind == JobKind::CrmLead
+                && j.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("OPERATION_TIME_LIMIT"))
+        });
+        (limited && pending.iter().all(|j| j.due_at > now)).then_some(pending)
+    })
+    .await;
+    assert_eq!(emu.leads().len(), 1, "the first lead landed");
+    assert_eq!(waiting.len(), 2, "the second lead and its booking wait");
+    assert!(
+        emu.calls().iter().any(|c| c.method == "batch"
+            && c.params.to_string().contains("crm.lead.add")
+            && c.status == 200),
+        "the limit came inside a batch"
+    );
+    // The job, not the worker, waits for the reset; then the lead lands once.
+    until(10, "the limit's reset", || async {
+        client.paused_for().is_none().then_some(())
+    })
+    .await;
+    app.clock.advance(chrono::Duration::minutes(2));
+    crm_done(&app).await;
+    for i in 6..8 {
+        let (_, e164) = phone(i);
+        assert_eq!(leads_with_phone(&emu, &e164).len(), 1, "{e164}");
+    }
+    assert!(dead_letters(&app).await.is_empty());
+    app.shutdown().await;
+}
