@@ -35,6 +35,7 @@ async fn main() {
         worker_interval: Duration::from_secs(1),
         telegram_polling: false,
         managers_chat: None,
+        bitrix24: server::Bitrix24Config::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let url = format!("http://{}/api/v1/messages", bound.local_addr());

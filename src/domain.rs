@@ -1,6 +1,7 @@
 //! Shared vocabulary of the bot: channels, clients, intents, inbound events, replies, bookings,
-//! leads and the effects a dialog turn produces. Plain data only: no I/O, no parsing of external
-//! formats (that is `channels/`), no business rules (that is `engine/`).
+//! leads and the effects a dialog turn produces, and where a lead stands in the CRM. Plain data
+//! only: no I/O, no parsing of external formats (that is `channels/`), no business rules (that
+//! is `engine/`).
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -494,5 +495,70 @@ impl Effect {
             Effect::ContactCaptured { .. } => "contact_captured",
             Effect::HandoffRequested { .. } => "handoff_requested",
         }
+    }
+}
+
+/// A CRM object that follows one of our leads: the lead itself, or the deal it became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmEntity {
+    Lead,
+    Deal,
+}
+
+impl CrmEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmEntity::Lead => "lead",
+            CrmEntity::Deal => "deal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CrmEntity> {
+        [CrmEntity::Lead, CrmEntity::Deal]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
+impl fmt::Display for CrmEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a lead stands in the CRM, for the conversion KPI: the CRM's status semantics
+/// (in process, success, failure) whatever the portal calls its statuses or stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrmSemantic {
+    InWork,
+    Converted,
+    Junk,
+}
+
+impl CrmSemantic {
+    pub const ALL: [CrmSemantic; 3] = [
+        CrmSemantic::InWork,
+        CrmSemantic::Converted,
+        CrmSemantic::Junk,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmSemantic::InWork => "in_work",
+            CrmSemantic::Converted => "converted",
+            CrmSemantic::Junk => "junk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CrmSemantic> {
+        CrmSemantic::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for CrmSemantic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -1,13 +1,20 @@
-//! `bot crm sync|setup`: push test leads from a CSV (or the store's pending lead jobs) into
-//! Bitrix24 and show what happened to each; register our lead source. The portal is reached
-//! through `BOT_BITRIX24_WEBHOOK`; exit 0 all landed (or were skipped as invalid), 1 some
-//! failed, 2 usage, configuration or a fatal portal error.
+//! `bot crm sync|setup|check|reconcile`: push test leads from a CSV (or the store's pending lead
+//! and booking jobs, through the same code as the worker of `bot serve`) into Bitrix24 and show
+//! what happened to each; register our lead source; verify the portal; read back the status
+//! of our leads. The portal is reached through `BOT_BITRIX24_WEBHOOK` (or OAuth); exit 0 all
+//! landed (or were skipped as invalid), 1 some failed, 2 usage, configuration or a fatal
+//! portal error.
 
 use super::db::DbArg;
 use crate::crm::bitrix24::{Bitrix24, CrmError, Retry, mask_webhook};
 use crate::crm::lead::{self, Mapping, SourceState};
 use crate::crm::{CrmLead, Outcome, SyncReport, csv};
-use crate::store::JobKind;
+use crate::domain::{CrmEntity, CrmSemantic};
+use crate::server::{
+    self, Clock,
+    crm::{CrmOutbox, PUSH_KINDS, Session, carry_out, push_jobs},
+};
+use crate::store::CrmStatus;
 use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,6 +33,21 @@ pub enum CrmCommand {
     Setup,
     /// Verify the webhook, its scopes, the CRM mode and the lead source; change nothing.
     Check,
+    /// Read the status of our leads (and, in simple CRM mode, their deals) changed since the
+    /// last run and record it for the conversion KPI; `bot serve` does this on schedule.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Business profile YAML (default: the embedded demo salon): the time zone.
+    #[arg(long, env = "BOT_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Output: a summary on the terminal, or JSON on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +96,7 @@ pub fn run(cmd: CrmCommand) -> ExitCode {
             CrmCommand::Sync(args) => sync(args).await,
             CrmCommand::Setup => setup().await,
             CrmCommand::Check => check().await,
+            CrmCommand::Reconcile(args) => reconcile_once(args).await,
         }
     });
     match result {
@@ -207,14 +230,41 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let (outcomes, deals) = push(&client, &mut mapping, &leads, args.dry_run, args.format).await?;
     for (i, o) in outcomes.into_iter().enumerate() {
         if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
-            line.deal = lead_id(&o).and_then(|l| deals.get(&l).copied());
+            line.deal = o.lead_id().and_then(|l| deals.get(&l).copied());
             line.outcome = o;
         }
     }
     Ok(report(&client, &lines, started, &args))
 }
 
-/// Ensure the source, then sync with a progress bar on a terminal. Fatal errors end the run.
+/// Read the mode and ensure the source, saying what matters on stderr.
+async fn prepare(client: &Bitrix24, mapping: &mut Mapping, dry_run: bool) -> Result<(), CrmError> {
+    let source = lead::prepare(client, mapping, dry_run).await?;
+    if mapping.simple_mode {
+        eprintln!("simple CRM mode: new leads become deals at once");
+    }
+    if source == SourceState::Missing {
+        eprintln!(
+            "dry run: the lead source {} is missing and would be registered",
+            mapping.source_id
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar of `n` leads when the table goes to a terminal.
+fn progress_bar(format: Format, n: usize) -> Option<ProgressBar> {
+    (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(n as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} leads {elapsed}") {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
+/// Prepare, then sync with a progress bar on a terminal, then find the deals of the leads in
+/// simple CRM mode. Fatal errors end the run.
 async fn push(
     client: &Bitrix24,
     mapping: &mut Mapping,
@@ -222,23 +272,8 @@ async fn push(
     dry_run: bool,
     format: Format,
 ) -> Result<(Vec<Outcome>, HashMap<u64, u64>), CrmError> {
-    if lead::detect_mode(client, mapping).await? {
-        eprintln!("simple CRM mode: new leads become deals at once");
-    }
-    let source = lead::ensure_source(client, mapping, dry_run).await?;
-    if source == SourceState::Missing {
-        eprintln!(
-            "dry run: the lead source {} is missing and would be registered",
-            mapping.source_id
-        );
-    }
-    let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(leads.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} leads {elapsed}") {
-            bar.set_style(style);
-        }
-        bar
-    });
+    prepare(client, mapping, dry_run).await?;
+    let bar = progress_bar(format, leads.len());
     let progress = |done: usize| {
         if let Some(bar) = &bar {
             bar.set_position(done as u64);
@@ -251,18 +286,10 @@ async fn push(
     let outcomes = outcomes?;
     let mut deals = HashMap::new();
     if mapping.simple_mode && !dry_run {
-        let ids: Vec<u64> = outcomes.iter().filter_map(lead_id).collect();
+        let ids: Vec<u64> = outcomes.iter().filter_map(Outcome::lead_id).collect();
         deals = lead::follow_deals(client, &ids).await?;
     }
     Ok((outcomes, deals))
-}
-
-fn lead_id(o: &Outcome) -> Option<u64> {
-    match o {
-        Outcome::Created { id } => *id,
-        Outcome::Updated { id } => Some(*id),
-        _ => None,
-    }
 }
 
 fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) -> ExitCode {
@@ -366,221 +393,142 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
     }
 }
 
-/// The outbox path: lease the due `crm_lead` jobs, push their leads, then complete each job
-/// or schedule its retry. A dry run only reads the pending jobs.
-/// The outbox jobs `--pending` carries out: leads first, then the bookings that update them.
-const KINDS: [JobKind; 2] = [JobKind::CrmLead, JobKind::CrmBooking];
-
+/// The outbox path, the same code as the CRM worker of `bot serve` (`server::crm`): lease the
+/// due `crm_lead` and `crm_booking` jobs, push them, then complete each job, retry it with
+/// backoff, or dead-letter it. A dry run only reads the pending jobs and sends nothing.
 async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let profile = match &args.profile {
-        Some(path) => crate::config::load(path)?,
-        None => crate::config::demo_salon(),
-    };
+    let profile = load_profile(&args.profile)?;
     let store = args.db.open().await?;
     let (client, mut mapping) = connect()?;
     mapping.tz = profile.business.timezone;
-    let now = chrono::Utc::now();
-    let jobs = if args.dry_run {
-        store
+    let bar = progress_bar(args.format, 0);
+    let progress = |done: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    };
+    let started = Instant::now();
+    let pushed = if args.dry_run {
+        let jobs: Vec<_> = store
             .pending_jobs()
             .await?
             .into_iter()
-            .filter(|j| KINDS.contains(&j.kind) && j.done_at.is_none())
-            .collect()
-    } else {
-        store
-            .claim_outbox(&KINDS, now, chrono::Duration::minutes(10), 10_000)
-            .await?
-    };
-    let stored = store.leads().await?;
-    let mut lines = Vec::new();
-    let mut leads = Vec::new();
-    let mut at = Vec::new();
-    let mut job_of = Vec::new();
-    let mut booking_jobs = Vec::new();
-    for job in &jobs {
-        if job.kind == JobKind::CrmBooking {
-            booking_jobs.push(job);
-            continue;
+            .filter(|j| PUSH_KINDS.contains(&j.kind) && j.done_at.is_none())
+            .collect();
+        prepare(&client, &mut mapping, true).await?;
+        if let Some(bar) = &bar {
+            bar.set_length(jobs.len() as u64);
         }
-        let lead_id = serde_json::from_str::<serde_json::Value>(&job.payload)
-            .ok()
-            .and_then(|v| v.get("lead").and_then(serde_json::Value::as_i64));
-        let found = lead_id.and_then(|id| stored.iter().find(|l| l.id == id));
-        match found {
-            Some(l) => {
-                let crm = CrmLead {
-                    origin_id: format!("lead-{}", l.id),
-                    name: l.contact.name.clone(),
-                    phone: l.contact.phone.clone(),
-                    email: l.contact.email.clone(),
-                    channel: l.client.channel.into(),
-                    service: l.service.as_ref().map(|s| service_name(&profile, s)),
-                    desired_at: l.desired_at,
-                    comment: Some(format!("Клиент {}", l.client)),
-                    utm: Vec::new(),
-                };
-                at.push(lines.len());
-                job_of.push(job.id);
-                lines.push(Line {
-                    line: job.id as u64,
-                    origin_id: crm.origin_id.clone(),
-                    outcome: Outcome::Failed {
-                        error: "not sent".into(),
-                    },
-                    deal: None,
-                });
-                leads.push(crm);
-            }
-            None => {
-                let reason = format!("job {}: lead not found (payload {})", job.id, job.payload);
-                if !args.dry_run {
-                    store
-                        .retry_job(job.id, &reason, now + chrono::Duration::hours(1))
-                        .await?;
-                }
-                lines.push(Line {
-                    line: job.id as u64,
-                    origin_id: String::new(),
-                    outcome: Outcome::Skipped { reason },
-                    deal: None,
-                });
-            }
-        }
-    }
-    let started = Instant::now();
-    let outcomes = push(&client, &mut mapping, &leads, args.dry_run, args.format).await;
-    let (outcomes, deals) = match outcomes {
-        Ok(o) => o,
-        Err(e) => {
-            // Give the leases back; a retry finds whatever landed and updates it.
-            if !args.dry_run {
-                for &id in &job_of {
-                    store
-                        .retry_job(id, &e.to_string(), now + chrono::Duration::minutes(5))
-                        .await?;
-                }
-            }
-            return Err(e.into());
-        }
-    };
-    for (i, o) in outcomes.into_iter().enumerate() {
-        if !args.dry_run
-            && let Some(&job) = job_of.get(i)
-        {
-            match &o {
-                Outcome::Created { .. } | Outcome::Updated { .. } => {
-                    store.complete_job(job, chrono::Utc::now()).await?;
-                }
-                Outcome::Failed { error } | Outcome::Skipped { reason: error } => {
-                    store
-                        .retry_job(
-                            job,
-                            error,
-                            chrono::Utc::now() + chrono::Duration::minutes(5),
-                        )
-                        .await?;
-                }
-            }
-        }
-        if let Some(line) = at.get(i).and_then(|&j| lines.get_mut(j)) {
-            line.deal = lead_id(&o).and_then(|l| deals.get(&l).copied());
-            line.outcome = o;
-        }
-    }
-    for job in booking_jobs {
-        let outcome = if args.dry_run {
-            Outcome::Skipped {
-                reason: format!("dry run: booking job {} not sent", job.id),
-            }
-        } else {
-            match booking_change(&store, &stored, job, &profile).await? {
-                None => Outcome::Skipped {
-                    reason: format!("job {}: booking or its lead not found", job.id),
-                },
-                Some(change) => match lead::update_for_booking(&client, &mapping, &change).await {
-                    Ok(Some(id)) => Outcome::Updated { id },
-                    Ok(None) => Outcome::Failed {
-                        error: "the client's lead is not in Bitrix24 yet".into(),
-                    },
-                    Err(e) if e.is_fatal() => return Err(e.into()),
-                    Err(e) => Outcome::Failed {
-                        error: e.to_string(),
-                    },
-                },
-            }
+        let o = CrmOutbox {
+            store: &store,
+            client: &client,
+            mapping: &mapping,
+            profile: &profile,
         };
-        if !args.dry_run {
-            match &outcome {
-                Outcome::Updated { .. } | Outcome::Created { .. } => {
-                    store.complete_job(job.id, chrono::Utc::now()).await?;
-                }
-                Outcome::Failed { error } | Outcome::Skipped { reason: error } => {
-                    let at = chrono::Utc::now() + chrono::Duration::minutes(5);
-                    store.retry_job(job.id, error, at).await?;
-                }
-            }
+        push_jobs(&o, &jobs, true, &progress).await?.jobs
+    } else {
+        let lease = chrono::Duration::minutes(10);
+        let jobs = store
+            .claim_outbox(&PUSH_KINDS, chrono::Utc::now(), lease, 10_000)
+            .await?;
+        if let Some(bar) = &bar {
+            bar.set_length(jobs.len() as u64);
         }
-        lines.push(Line {
-            line: job.id as u64,
-            origin_id: String::new(),
-            outcome,
-            deal: None,
-        });
+        let mut session = Session::new(mapping);
+        let round = carry_out(
+            &store,
+            &client,
+            &profile,
+            &mut session,
+            &jobs,
+            &Clock::System,
+            &progress,
+        )
+        .await?;
+        if session.mapping.simple_mode {
+            eprintln!("simple CRM mode: new leads become deals at once");
+        }
+        if let Some(e) = round.fatal() {
+            anyhow::bail!(
+                "{e}\n{} job(s) are dead letters now; after the fix: bot outbox retry --all",
+                jobs.len()
+            );
+        }
+        if let Some(e) = round.prepare_error {
+            anyhow::bail!("{e}\nthe jobs are retried later (or run this again)");
+        }
+        round.push.jobs
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
+    let lines: Vec<Line> = pushed
+        .into_iter()
+        .map(|p| Line {
+            line: p.job.id as u64,
+            origin_id: p.origin_id,
+            outcome: p.outcome,
+            deal: p.deal,
+        })
+        .collect();
     Ok(report(&client, &lines, started, &args))
 }
 
-/// What a `crm_booking` job (payload `{"booking": id, "change": …}`) says, with the ORIGIN_ID
-/// of the client's latest lead. None when the booking or the lead is unknown.
-async fn booking_change(
-    store: &crate::store::Store,
-    leads: &[crate::store::StoredLead],
-    job: &crate::store::Job,
-    profile: &crate::config::Profile,
-) -> anyhow::Result<Option<lead::BookingChange>> {
-    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
-    let id = job.booking.clone().or_else(|| {
-        payload
-            .get("booking")
-            .and_then(serde_json::Value::as_str)
-            .map(|s| crate::domain::BookingId(s.to_string()))
-    });
-    let Some(id) = id else { return Ok(None) };
-    let Some(stored) = store.booking(&id).await? else {
-        return Ok(None);
+/// `bot crm reconcile`: once, what `bot serve` does on schedule.
+async fn reconcile_once(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let profile = load_profile(&args.profile)?;
+    let store = args.db.open().await?;
+    let (client, mut mapping) = connect()?;
+    mapping.tz = profile.business.timezone;
+    lead::detect_mode(&client, &mut mapping).await?;
+    let o = CrmOutbox {
+        store: &store,
+        client: &client,
+        mapping: &mapping,
+        profile: &profile,
     };
-    let b = &stored.booking;
-    let Some(lead) = leads
-        .iter()
-        .filter(|l| l.client == b.client)
-        .max_by_key(|l| l.id)
-    else {
-        return Ok(None);
-    };
-    Ok(Some(lead::BookingChange {
-        lead_origin_id: format!("lead-{}", lead.id),
-        booking_id: b.id.to_string(),
-        change: payload
-            .get("change")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("changed")
-            .to_string(),
-        service: service_name(profile, &b.service),
-        start: b.slot.start,
-        staff: profile
-            .staff
-            .iter()
-            .find(|s| s.id == b.slot.staff)
-            .map_or_else(|| b.slot.staff.to_string(), |s| s.name.clone()),
-    }))
+    let counts = server::crm::reconcile(&o, chrono::Utc::now()).await?;
+    let statuses = store.crm_statuses().await?;
+    let per_lead = CrmStatus::per_lead(&statuses);
+    let count = |s: CrmSemantic| per_lead.values().filter(|v| **v == s).count();
+    let cursor = store.crm_cursor(CrmEntity::Lead).await?;
+    store.close().await;
+    match args.format {
+        Format::Json => {
+            let out = json!({
+                "simple_mode": mapping.simple_mode,
+                "read": counts,
+                "leads": {
+                    "in_work": count(CrmSemantic::InWork),
+                    "converted": count(CrmSemantic::Converted),
+                    "junk": count(CrmSemantic::Junk),
+                },
+                "cursor": cursor.and_then(|c| c.modified_at).map(|d| d.to_rfc3339()),
+            });
+            println!("{out:#}");
+        }
+        Format::Table => {
+            println!(
+                "read {} object(s): {} new, {} changed, {} unchanged, {} not ours",
+                counts.read, counts.added, counts.changed, counts.unchanged, counts.not_ours
+            );
+            println!(
+                "our leads in Bitrix24: {} in work, {} converted, {} junk",
+                count(CrmSemantic::InWork),
+                count(CrmSemantic::Converted),
+                count(CrmSemantic::Junk)
+            );
+            if let Some(at) = cursor.and_then(|c| c.modified_at) {
+                println!("next run reads changes since {}", at.to_rfc3339());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// The service as the business names it ("маникюр"), or its id when the profile lacks it.
-fn service_name(profile: &crate::config::Profile, id: &crate::domain::ServiceId) -> String {
-    profile
-        .services
-        .iter()
-        .find(|s| &s.id == id)
-        .map_or_else(|| id.to_string(), |s| s.name.clone())
+fn load_profile(path: &Option<PathBuf>) -> anyhow::Result<crate::config::Profile> {
+    Ok(match path {
+        Some(path) => crate::config::load(path)?,
+        None => crate::config::demo_salon(),
+    })
 }

@@ -1,10 +1,13 @@
 //! `bot serve`: arguments and start-up messages. Secrets (`BOT_TELEGRAM_TOKEN`,
-//! `BOT_TELEGRAM_SECRET`) come only from the environment, never from flags.
+//! `BOT_TELEGRAM_SECRET`, `BOT_BITRIX24_WEBHOOK`, `BOT_BITRIX24_APP_TOKEN`) come only from the
+//! environment, never from flags.
 
 use super::db::DbArg;
 use crate::channels::telegram::{DEFAULT_API_URL, TelegramConfig};
 use crate::config;
-use crate::server::{self, Clock, ServeConfig};
+use crate::crm::bitrix24::{Bitrix24, mask_webhook};
+use crate::crm::lead::Mapping;
+use crate::server::{self, Bitrix24Config, Clock, ServeConfig};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
@@ -42,6 +45,10 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     telegram_groups: Vec<i64>,
+    /// Minutes between Bitrix24 reconciliations (leads changed since the last one, because
+    /// Bitrix24 never resends a missed status event); 0 turns it off.
+    #[arg(long, env = "BOT_BITRIX24_RECONCILE_MINUTES", default_value_t = 15)]
+    bitrix24_reconcile_minutes: u64,
     /// Tests and demos: start the bot's clock at this instant (RFC 3339).
     #[arg(long, env = "BOT_NOW", hide = true)]
     now: Option<DateTime<Utc>>,
@@ -95,6 +102,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
              managers; remove it from the groups"
         );
     }
+    let bitrix24 = bitrix24_config(args.bitrix24_reconcile_minutes)?;
+    let crm_base = bitrix24
+        .client
+        .as_ref()
+        .map(|c| mask_webhook(&c.settings().base));
+    let app_token = bitrix24.app_token.is_some();
+    let reconcile = bitrix24.reconcile_every;
     let config = ServeConfig {
         profile,
         db_url: args.db.url.clone(),
@@ -104,6 +118,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         worker_interval: Duration::from_secs(1),
         telegram_polling: args.telegram_polling,
         managers_chat: args.managers_chat_id,
+        bitrix24,
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();
@@ -116,8 +131,55 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ),
         Some(_) => eprintln!("telegram: webhook at POST http://{addr}/webhooks/telegram"),
     }
+    match &crm_base {
+        None => eprintln!(
+            "bitrix24: off (set BOT_BITRIX24_WEBHOOK, or the OAuth BOT_BITRIX24_TOKEN_FILE, to push leads; their jobs wait in the outbox until then)"
+        ),
+        Some(base) => {
+            let every = match reconcile {
+                Some(d) => format!("reconciled every {} min", d.as_secs() / 60),
+                None => "no reconciliation".into(),
+            };
+            eprintln!("bitrix24: leads and bookings go to {base} · {every}");
+        }
+    }
+    if app_token && crm_base.is_none() {
+        eprintln!(
+            "bitrix24: status events at POST http://{addr}/webhooks/bitrix24 are queued, but read only once BOT_BITRIX24_WEBHOOK is set"
+        );
+    } else if app_token {
+        eprintln!("bitrix24: status events at POST http://{addr}/webhooks/bitrix24");
+    } else {
+        eprintln!(
+            "bitrix24: status events off (set BOT_BITRIX24_APP_TOKEN to the outgoing webhook's token)"
+        );
+    }
     println!("web chat: http://{addr}/");
     bound.run(server::shutdown_signal()).await?;
     eprintln!("bot serve: stopped");
     Ok(())
+}
+
+/// Bitrix24 from the environment: the client when `BOT_BITRIX24_WEBHOOK` or
+/// `BOT_BITRIX24_TOKEN_FILE` is set (a bad value stops the start with the cause), the status
+/// webhook's token, the reconciliation interval.
+fn bitrix24_config(reconcile_minutes: u64) -> anyhow::Result<Bitrix24Config> {
+    let configured = env_secret("BOT_BITRIX24_WEBHOOK").is_some()
+        || std::env::var_os("BOT_BITRIX24_TOKEN_FILE").is_some_and(|f| !f.is_empty());
+    let client = if configured {
+        // A 429 pause is waited out by the job's retry time, not by the worker.
+        let client = Bitrix24::from_env()
+            .context("bitrix24")?
+            .with_max_pause(Duration::from_secs(5));
+        Some(std::sync::Arc::new(client))
+    } else {
+        None
+    };
+    Ok(Bitrix24Config {
+        client,
+        mapping: Mapping::from_env().context("bitrix24")?,
+        app_token: env_secret("BOT_BITRIX24_APP_TOKEN"),
+        reconcile_every: (reconcile_minutes > 0)
+            .then(|| Duration::from_secs(reconcile_minutes.saturating_mul(60))),
+    })
 }

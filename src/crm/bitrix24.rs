@@ -203,6 +203,10 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Timeout of one HTTP request (the cloud cuts requests at 60 s).
     pub timeout: Duration,
+    /// The longest a call waits for a method paused by a 429 `OPERATION_TIME_LIMIT`; a longer
+    /// pause fails the call at once (`Unavailable`), and [`Bitrix24::paused_for`] says until
+    /// when, so a queue can retry then instead of holding its worker.
+    pub max_pause: Duration,
 }
 
 impl Settings {
@@ -223,6 +227,7 @@ impl Settings {
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             timeout: Duration::from_secs(65),
+            max_pause: Duration::from_secs(600),
         })
     }
 
@@ -462,6 +467,13 @@ impl Bitrix24 {
         &self.settings
     }
 
+    /// The same client, waiting at most `d` for a method paused by a 429 (see
+    /// [`Settings::max_pause`]): a queue worker retries the job at the pause's end instead.
+    pub fn with_max_pause(mut self, d: Duration) -> Bitrix24 {
+        self.settings.max_pause = d;
+        self
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
@@ -499,11 +511,35 @@ impl Bitrix24 {
         b.at = Instant::now();
     }
 
-    async fn wait_method(&self, method: &str) {
+    /// Wait out the pause of `method`, or fail at once when it is longer than `max_pause`.
+    async fn wait_method(&self, method: &str) -> Result<(), CrmError> {
         let until = self.paused.lock().ok().and_then(|p| p.get(method).copied());
         if let Some(until) = until {
+            let left = until.saturating_duration_since(Instant::now());
+            if left > self.settings.max_pause {
+                return Err(CrmError::Unavailable {
+                    method: method.to_string(),
+                    attempts: 0,
+                    last: format!(
+                        "OPERATION_TIME_LIMIT: the method is paused for {} s more",
+                        left.as_secs()
+                    ),
+                });
+            }
             tokio::time::sleep_until(until).await;
         }
+        Ok(())
+    }
+
+    /// How long until every method paused by a 429 may be called again; None when none is.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let paused = self.paused.lock().ok()?;
+        paused
+            .values()
+            .filter(|until| **until > now)
+            .max()
+            .map(|until| *until - now)
     }
 
     fn pause_method(&self, method: &str) {
@@ -572,7 +608,7 @@ impl Bitrix24 {
         loop {
             attempt += 1;
             let (url, body) = self.request_parts(&method, params);
-            self.wait_method(&method).await;
+            self.wait_method(&method).await?;
             self.throttle().await;
             self.bump(|s| s.requests += 1);
             let sent = self
@@ -673,6 +709,8 @@ impl Bitrix24 {
                     continue;
                 }
                 if error.is_operation_limit() {
+                    self.bump(|s| s.operation_limit_pauses += 1);
+                    self.pause_method(&method);
                     if give_up {
                         return Err(CrmError::Unavailable {
                             method,
@@ -680,8 +718,6 @@ impl Bitrix24 {
                             last: error.to_string(),
                         });
                     }
-                    self.bump(|s| s.operation_limit_pauses += 1);
-                    self.pause_method(&method);
                     continue;
                 }
                 if let Some(oauth) = &self.oauth
@@ -774,7 +810,7 @@ impl Bitrix24 {
         methods.sort();
         methods.dedup();
         for m in &methods {
-            self.wait_method(m).await;
+            self.wait_method(m).await?;
         }
         let answer = self
             .call("batch", &json!({"halt": 0, "cmd": cmd}), retry)

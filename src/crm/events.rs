@@ -2,14 +2,17 @@
 //! - [`parse_event`]: an outgoing-webhook POST (`application/x-www-form-urlencoded`,
 //!   `event`, `data[FIELDS][ID]`, `ts`, `auth[application_token]`…) checked against our
 //!   application token; the HTTP handler of `bot serve` maps [`EventError`] to 401 / 400;
-//! - [`lead_status`]: the status of one lead, fetched after an event (events carry the id only);
+//! - [`fetch`]: the leads and deals named by events, fetched in batches (events carry the id
+//!   only), read into [`CrmObject`]s: status, semantics (in work / converted / junk), whose;
 //! - [`changed_since`]: reconciliation, because Bitrix24 never redelivers an event: every lead of
-//!   ours modified after a moment (`>DATE_MODIFY`), page by page.
+//!   ours (and deal from a lead) modified since the cursor (`>=DATE_MODIFY`), page by page.
 
-use super::bitrix24::{Bitrix24, CrmError, Retry, id};
-use super::lead::Mapping;
+use super::bitrix24::{ApiError, BATCH_MAX, Bitrix24, Command, CrmError, Retry, id};
+use super::lead::{Mapping, lead_of_origin};
+use crate::domain::{CrmEntity, CrmSemantic};
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 /// The CRM objects whose events we use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,73 +105,205 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Where a lead of ours stands.
+/// A lead or deal as read back from the portal: what its status means and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeadStatus {
+pub struct CrmObject {
+    pub entity: CrmEntity,
     pub id: u64,
+    /// STATUS_ID of a lead, STAGE_ID of a deal.
     pub status_id: String,
+    pub semantic: CrmSemantic,
+    pub originator_id: Option<String>,
     pub origin_id: Option<String>,
-    /// Converted to a deal/contact (`STATUS_ID` `CONVERTED`, or semantic `S` = success).
-    pub converted: bool,
+    /// A deal's LEAD_ID.
+    pub lead_id: Option<u64>,
+    /// DATE_MODIFY.
+    pub modified_at: Option<DateTime<Utc>>,
 }
 
-fn status_of(v: &Value) -> Option<LeadStatus> {
-    let id = v.get("ID").and_then(id)?;
-    let status_id = v
-        .get("STATUS_ID")
+impl CrmObject {
+    /// Our lead's id when the object says it is ours (our ORIGINATOR_ID, ORIGIN_ID `lead-N`).
+    pub fn our_lead(&self, m: &Mapping) -> Option<i64> {
+        if self.originator_id.as_deref() != Some(m.originator_id.as_str()) {
+            return None;
+        }
+        self.origin_id.as_deref().and_then(lead_of_origin)
+    }
+}
+
+/// The status semantics: `S` success, `F` failure, `P` or empty in process. Without the
+/// semantic field, the stock ids say it (`CONVERTED`/`JUNK`, `WON`/`LOSE`, `C1:WON`…).
+pub fn semantic_of(semantic_id: Option<&str>, status_id: &str) -> CrmSemantic {
+    match semantic_id.map(str::trim) {
+        Some("S") => CrmSemantic::Converted,
+        Some("F") => CrmSemantic::Junk,
+        Some(_) => CrmSemantic::InWork,
+        None => {
+            let stock = status_id.rsplit(':').next().unwrap_or(status_id);
+            match stock {
+                "CONVERTED" | "WON" => CrmSemantic::Converted,
+                "JUNK" | "LOSE" => CrmSemantic::Junk,
+                _ => CrmSemantic::InWork,
+            }
+        }
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
         .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let semantic = v.get("STATUS_SEMANTIC_ID").and_then(Value::as_str);
-    Some(LeadStatus {
-        id,
-        converted: status_id == "CONVERTED" || semantic == Some("S"),
-        origin_id: v
-            .get("ORIGIN_ID")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Read a `crm.lead.get`/`crm.deal.get` result or a list row. None without an ID.
+pub fn object_of(entity: CrmEntity, v: &Value) -> Option<CrmObject> {
+    let (status_key, semantic_key) = match entity {
+        CrmEntity::Lead => ("STATUS_ID", "STATUS_SEMANTIC_ID"),
+        CrmEntity::Deal => ("STAGE_ID", "STAGE_SEMANTIC_ID"),
+    };
+    let status_id = text(v, status_key).unwrap_or_default();
+    let semantic_id = v.get(semantic_key).and_then(Value::as_str);
+    Some(CrmObject {
+        entity,
+        id: v.get("ID").and_then(id)?,
+        semantic: semantic_of(semantic_id, &status_id),
         status_id,
+        originator_id: text(v, "ORIGINATOR_ID"),
+        origin_id: text(v, "ORIGIN_ID"),
+        lead_id: v.get("LEAD_ID").and_then(id).filter(|n| *n > 0),
+        modified_at: text(v, "DATE_MODIFY")
+            .and_then(|d| DateTime::parse_from_rfc3339(&d).ok())
+            .map(|d| d.with_timezone(&Utc)),
     })
 }
 
-/// The status of one lead (after an event).
-pub async fn lead_status(client: &Bitrix24, lead_id: u64) -> Result<LeadStatus, CrmError> {
-    let answer = client
-        .call("crm.lead.get", &json!({"id": lead_id}), Retry::Safe)
-        .await?;
-    status_of(&answer.result).ok_or_else(|| CrmError::BadResponse {
-        method: "crm.lead.get".into(),
-        detail: "no ID in the lead".into(),
-    })
+fn method(entity: CrmEntity, verb: &str) -> String {
+    format!("crm.{entity}.{verb}")
 }
 
-/// Our leads modified after `since`, all pages.
+/// What a fetch found for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Found(CrmObject),
+    /// Deleted meanwhile (`Not found`).
+    Gone,
+    /// Another method error for this object.
+    Failed(ApiError),
+}
+
+/// Fetch objects by id after their events (events carry the id only): `crm.lead.get` /
+/// `crm.deal.get`, up to [`BATCH_MAX`] per batch. A fatal or whole-batch error is `Err`.
+pub async fn fetch(
+    client: &Bitrix24,
+    wanted: &[(CrmEntity, u64)],
+) -> Result<HashMap<(CrmEntity, u64), Fetched>, CrmError> {
+    let mut out = HashMap::new();
+    for chunk in wanted.chunks(BATCH_MAX) {
+        let commands: Vec<Command> = chunk
+            .iter()
+            .map(|(entity, n)| Command {
+                label: format!("{entity}{n}"),
+                method: method(*entity, "get"),
+                params: json!({"id": n}),
+            })
+            .collect();
+        let answer = client.batch(&commands, Retry::Safe).await?;
+        for (c, &(entity, n)) in commands.iter().zip(chunk) {
+            let fetched = if let Some(e) = answer.errors.get(&c.label) {
+                if let Some((cause, fix)) = e.fatal() {
+                    return Err(CrmError::Fatal {
+                        method: c.method.clone(),
+                        cause: cause.into(),
+                        fix: fix.into(),
+                        error: Box::new(e.clone()),
+                    });
+                }
+                if e.description.eq_ignore_ascii_case("not found") {
+                    Fetched::Gone
+                } else {
+                    Fetched::Failed(e.clone())
+                }
+            } else {
+                match answer
+                    .results
+                    .get(&c.label)
+                    .and_then(|v| object_of(entity, v))
+                {
+                    Some(o) => Fetched::Found(o),
+                    None => Fetched::Failed(ApiError {
+                        code: String::new(),
+                        description: format!("{} answered without an ID", c.method),
+                        status: 0,
+                    }),
+                }
+            };
+            out.insert((entity, n), fetched);
+        }
+    }
+    Ok(out)
+}
+
+/// Objects modified at or after `since` (all of them without a cursor), every page:
+/// our leads (by ORIGINATOR_ID), or deals that came from a lead (matched to ours by the
+/// caller). `>=` rather than `>`: DATE_MODIFY has whole seconds, and a change in the same
+/// second as the cursor must not be lost; reading one object twice changes nothing.
 pub async fn changed_since(
     client: &Bitrix24,
     m: &Mapping,
-    since: DateTime<Utc>,
-) -> Result<Vec<LeadStatus>, CrmError> {
+    entity: CrmEntity,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<CrmObject>, CrmError> {
+    let mut filter = Map::new();
+    if let Some(since) = since {
+        filter.insert(
+            ">=DATE_MODIFY".into(),
+            since.with_timezone(&m.tz).to_rfc3339().into(),
+        );
+    }
+    let select = match entity {
+        CrmEntity::Lead => {
+            filter.insert("ORIGINATOR_ID".into(), m.originator_id.clone().into());
+            json!([
+                "ID",
+                "STATUS_ID",
+                "STATUS_SEMANTIC_ID",
+                "ORIGINATOR_ID",
+                "ORIGIN_ID",
+                "DATE_MODIFY"
+            ])
+        }
+        CrmEntity::Deal => {
+            filter.insert(">LEAD_ID".into(), 0.into());
+            json!([
+                "ID",
+                "LEAD_ID",
+                "STAGE_ID",
+                "STAGE_SEMANTIC_ID",
+                "ORIGINATOR_ID",
+                "ORIGIN_ID",
+                "DATE_MODIFY"
+            ])
+        }
+    };
     let mut out = Vec::new();
     let mut start = 0u64;
     loop {
         let answer = client
             .call(
-                "crm.lead.list",
-                &json!({
-                    "filter": {
-                        ">DATE_MODIFY": since.with_timezone(&m.tz).to_rfc3339(),
-                        "ORIGINATOR_ID": m.originator_id,
-                    },
-                    "select": ["ID", "STATUS_ID", "STATUS_SEMANTIC_ID", "ORIGIN_ID", "DATE_MODIFY"],
-                    "order": {"ID": "ASC"},
-                    "start": start,
-                }),
+                &method(entity, "list"),
+                &json!({"filter": filter, "select": select, "order": {"ID": "ASC"}, "start": start}),
                 Retry::Safe,
             )
             .await?;
-        let rows = answer.result.as_array().cloned().unwrap_or_default();
-        out.extend(rows.iter().filter_map(status_of));
+        let Some(rows) = answer.result.as_array() else {
+            return Err(CrmError::BadResponse {
+                method: method(entity, "list"),
+                detail: format!("expected a list, got {}", answer.result),
+            });
+        };
+        out.extend(rows.iter().filter_map(|r| object_of(entity, r)));
         match answer.next {
             Some(next) if next > start && !rows.is_empty() => start = next,
             _ => return Ok(out),
@@ -207,6 +342,43 @@ mod tests {
             ),
             Err(EventError::BadToken)
         );
+    }
+
+    #[test]
+    fn semantics_come_from_the_semantic_id_or_the_stock_ids() {
+        assert_eq!(semantic_of(Some("S"), "X"), CrmSemantic::Converted);
+        assert_eq!(semantic_of(Some("F"), "NEW"), CrmSemantic::Junk);
+        assert_eq!(semantic_of(Some(""), "CONVERTED"), CrmSemantic::InWork);
+        assert_eq!(semantic_of(None, "C1:WON"), CrmSemantic::Converted);
+        assert_eq!(semantic_of(None, "JUNK"), CrmSemantic::Junk);
+        assert_eq!(semantic_of(None, "IN_PROCESS"), CrmSemantic::InWork);
+    }
+
+    #[test]
+    fn objects_are_read_with_string_numbers_and_offsets() {
+        let v = json!({"ID": "7", "STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S", "LEAD_ID": "3",
+            "DATE_MODIFY": "2026-11-20T15:00:05+07:00", "ORIGIN_ID": ""});
+        let o = object_of(CrmEntity::Deal, &v);
+        assert_eq!(
+            o.as_ref().map(|o| (o.id, o.lead_id, o.semantic)),
+            Some((7, Some(3), CrmSemantic::Converted))
+        );
+        assert_eq!(
+            o.and_then(|o| o.modified_at).map(|d| d.to_rfc3339()),
+            Some("2026-11-20T08:00:05+00:00".into())
+        );
+        assert!(object_of(CrmEntity::Lead, &json!({"STATUS_ID": "NEW"})).is_none());
+        let mine = object_of(
+            CrmEntity::Lead,
+            &json!({"ID": 1, "ORIGINATOR_ID": "bot", "ORIGIN_ID": "lead-12"}),
+        );
+        let m = Mapping::default();
+        assert_eq!(mine.as_ref().and_then(|o| o.our_lead(&m)), Some(12));
+        let theirs = object_of(
+            CrmEntity::Lead,
+            &json!({"ID": 1, "ORIGINATOR_ID": "1c", "ORIGIN_ID": "lead-12"}),
+        );
+        assert_eq!(theirs.and_then(|o| o.our_lead(&m)), None);
     }
 
     #[test]

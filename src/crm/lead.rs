@@ -12,7 +12,8 @@
 //! is looked up again rather than resent: every lead lands exactly once.
 
 use super::bitrix24::{
-    ApiError, BATCH_MAX, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, Retry, id, object_or_empty,
+    ApiError, BATCH_MAX, BatchAnswer, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, Retry, id,
+    object_or_empty,
 };
 use crate::domain::{ChannelKind, Lead};
 use chrono::{DateTime, Utc};
@@ -321,6 +322,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The portal's lead id, when the lead is there.
+    pub fn lead_id(&self) -> Option<u64> {
+        match self {
+            Outcome::Created { id } => *id,
+            Outcome::Updated { id } => Some(*id),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Created { .. } => "created",
@@ -459,71 +469,148 @@ pub struct BookingChange {
     pub staff: String,
 }
 
-/// Update the lead of a booking: TITLE and STATUS_DESCRIPTION say what is booked and when.
-/// Ok(None) when the lead is not in the portal yet (push the lead first, then retry).
-pub async fn update_for_booking(
+/// Update the leads of bookings: TITLE and STATUS_DESCRIPTION say what is booked and when.
+/// Per chunk of [`BATCH_MAX`] bookings one lookup (`crm.lead.list` by ORIGIN_ID) and one batch
+/// of updates, in order (a booking made and moved ends up moved). Per booking: `Ok(Some(id))`
+/// updated, `Ok(None)` its lead is not in the portal yet (push the lead first, then retry),
+/// `Err` a method error of its own. A fatal or whole-call error is the call's `Err`.
+pub async fn update_for_bookings(
     client: &Bitrix24,
     m: &Mapping,
-    b: &BookingChange,
-) -> Result<Option<u64>, CrmError> {
-    let found = client
-        .call(
-            "crm.lead.list",
-            &json!({
-                "filter": {"ORIGINATOR_ID": m.originator_id, "ORIGIN_ID": b.lead_origin_id},
-                "select": ["ID", "NAME"],
-                "order": {"ID": "ASC"},
-            }),
-            Retry::Safe,
-        )
-        .await?;
-    let Some(row) = found
-        .result
-        .as_array()
-        .and_then(|rows| rows.first())
-        .cloned()
-    else {
-        return Ok(None);
-    };
-    let Some(lead_id) = row.get("ID").and_then(id) else {
-        return Ok(None);
-    };
-    let when = b.start.with_timezone(&m.tz).format("%d.%m %H:%M");
-    let what = match b.change.as_str() {
-        "created" => "записан(а)",
-        "moved" => "запись перенесена",
-        "cancelled" => "запись отменена",
-        "confirmed" => "запись подтверждена",
-        other => other,
-    };
-    let name = row.get("NAME").and_then(Value::as_str).unwrap_or("");
-    let mut fields = Map::new();
-    fields.insert(
-        "TITLE".into(),
-        format!("{} на {when} — {name}", b.service)
-            .trim_end_matches(" — ")
-            .into(),
-    );
-    fields.insert(
-        "STATUS_DESCRIPTION".into(),
-        format!(
-            "{what}: {} {when}, мастер {}, запись № {}",
-            b.service, b.staff, b.booking_id
-        )
-        .into(),
-    );
-    if let Some(uf) = &m.uf_desired_at {
-        fields.insert(uf.clone(), b.start.with_timezone(&m.tz).to_rfc3339().into());
-    }
-    client
-        .call(
-            "crm.lead.update",
-            &json!({"id": lead_id, "fields": fields, "params": {"REGISTER_SONET_EVENT": "Y"}}),
+    changes: &[BookingChange],
+) -> Result<Vec<Result<Option<u64>, ApiError>>, CrmError> {
+    let mut out = Vec::with_capacity(changes.len());
+    for chunk in changes.chunks(BATCH_MAX) {
+        let mut origins: Vec<&str> = chunk.iter().map(|b| b.lead_origin_id.as_str()).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        let found = client
+            .call(
+                "crm.lead.list",
+                &json!({
+                    "filter": {"ORIGINATOR_ID": m.originator_id, "@ORIGIN_ID": origins},
+                    "select": ["ID", "NAME", "ORIGIN_ID"],
+                    "order": {"ID": "ASC"},
+                }),
+                Retry::Safe,
+            )
+            .await?;
+        let mut by_origin: HashMap<String, (u64, String)> = HashMap::new();
+        for row in found.result.as_array().into_iter().flatten() {
+            let (Some(origin), Some(lead_id)) = (
+                row.get("ORIGIN_ID").and_then(Value::as_str),
+                row.get("ID").and_then(id),
+            ) else {
+                continue;
+            };
+            let name = row.get("NAME").and_then(Value::as_str).unwrap_or("");
+            by_origin
+                .entry(origin.to_string())
+                .or_insert((lead_id, name.to_string()));
+        }
+        let mut commands = Vec::new();
+        for (i, b) in chunk.iter().enumerate() {
+            let Some((lead_id, name)) = by_origin.get(&b.lead_origin_id) else {
+                continue;
+            };
+            commands.push(Command {
+                label: format!("bk{i:05}"),
+                method: "crm.lead.update".into(),
+                params: json!({"id": lead_id, "fields": b.fields(m, name), "params": {"REGISTER_SONET_EVENT": "Y"}}),
+            });
+        }
+        let answer = if commands.is_empty() {
+            BatchAnswer::default()
+        } else {
             // An update repeated is the same update.
-            Retry::Safe,
-        )
-        .await?;
-    Ok(Some(lead_id))
+            client.batch(&commands, Retry::Safe).await?
+        };
+        for (i, b) in chunk.iter().enumerate() {
+            let Some((lead_id, _)) = by_origin.get(&b.lead_origin_id) else {
+                out.push(Ok(None));
+                continue;
+            };
+            let label = format!("bk{i:05}");
+            out.push(
+                match (answer.errors.get(&label), answer.results.get(&label)) {
+                    (Some(e), _) => {
+                        let err = classify_item("crm.lead.update", e.clone());
+                        if err.is_fatal() {
+                            return Err(err);
+                        }
+                        Err(e.clone())
+                    }
+                    (None, Some(_)) => Ok(Some(*lead_id)),
+                    (None, None) => Err(ApiError {
+                        code: String::new(),
+                        description: "the batch did not run this command".into(),
+                        status: 0,
+                    }),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+impl BookingChange {
+    /// The fields of the update of lead `name`.
+    fn fields(&self, m: &Mapping, name: &str) -> Map<String, Value> {
+        let when = self.start.with_timezone(&m.tz).format("%d.%m %H:%M");
+        let what = match self.change.as_str() {
+            "created" => "записан(а)",
+            "moved" => "запись перенесена",
+            "cancelled" => "запись отменена",
+            "confirmed" => "запись подтверждена",
+            other => other,
+        };
+        let mut fields = Map::new();
+        fields.insert(
+            "TITLE".into(),
+            format!("{} на {when} — {name}", self.service)
+                .trim_end_matches(" — ")
+                .into(),
+        );
+        fields.insert(
+            "STATUS_DESCRIPTION".into(),
+            format!(
+                "{what}: {} {when}, мастер {}, запись № {}",
+                self.service, self.staff, self.booking_id
+            )
+            .into(),
+        );
+        if let Some(uf) = &m.uf_desired_at {
+            fields.insert(
+                uf.clone(),
+                self.start.with_timezone(&m.tz).to_rfc3339().into(),
+            );
+        }
+        fields
+    }
+}
+
+/// The ORIGIN_ID of our lead `id` in the portal.
+pub fn origin_of_lead(id: i64) -> String {
+    format!("lead-{id}")
+}
+
+/// Our lead's id from an ORIGIN_ID written by [`origin_of_lead`].
+pub fn lead_of_origin(origin: &str) -> Option<i64> {
+    origin
+        .strip_prefix("lead-")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+}
+
+/// Read the CRM mode, then make sure our lead source exists (see [`detect_mode`],
+/// [`ensure_source`]): what every push does first.
+pub async fn prepare(
+    client: &Bitrix24,
+    m: &mut Mapping,
+    dry_run: bool,
+) -> Result<SourceState, CrmError> {
+    detect_mode(client, m).await?;
+    ensure_source(client, m, dry_run).await
 }
 
 /// Leads per chunk: one batch slot is the ORIGIN_ID lookup.
@@ -669,6 +756,17 @@ pub async fn sync(
                     }
                 }
                 Err(e) if e.is_fatal() => return Err(e),
+                Err(e @ CrmError::Unavailable { attempts: 0, .. }) => {
+                    // Not sent at all (a method paused longer than the caller waits): the
+                    // fate is known, nothing to look up.
+                    for c in &commands {
+                        if let Some(i) = c.label.get(3..).and_then(|n| n.parse::<usize>().ok()) {
+                            outcomes[i] = Some(Outcome::Failed {
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
                 Err(e) => {
                     // Unknown fate: some may have landed. Look them up again, never resend.
                     for c in &commands {
@@ -827,6 +925,14 @@ mod tests {
             phone_variants("+4930123456"),
             vec!["+4930123456", "4930123456"]
         );
+    }
+
+    #[test]
+    fn origin_ids_round_trip_and_foreign_ones_are_not_ours() {
+        assert_eq!(lead_of_origin(&origin_of_lead(42)), Some(42));
+        assert_eq!(lead_of_origin("lead-0"), None);
+        assert_eq!(lead_of_origin("csv-12"), None);
+        assert_eq!(lead_of_origin("lead-x"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::store::StoreError;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -64,6 +64,16 @@ impl From<JsonRejection> for ApiError {
                 ApiError::TooLarge(super::routes::MAX_BODY)
             }
             other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> ApiError {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(super::routes::MAX_BODY)
+        } else {
+            ApiError::BadRequest(r.body_text())
         }
     }
 }

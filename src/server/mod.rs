@@ -1,5 +1,6 @@
 //! `bot serve`: the live bot over HTTP. Owns the axum router and its handlers (`routes.rs`),
-//! the background worker (`worker.rs`: due reminders and follow-ups, outbox sending), metrics,
+//! the background worker (`worker.rs`: due reminders and follow-ups, outbox sending), the
+//! Bitrix24 worker and status webhook (`crm.rs`), metrics,
 //! the typed HTTP error and graceful shutdown: on the shutdown signal the listener stops
 //! accepting, in-flight requests finish, the worker stops after its current job, and the
 //! store is closed.
@@ -8,6 +9,7 @@
 //! parses no channel format itself (that is `channels/`).
 
 mod clock;
+pub mod crm;
 mod error;
 mod handoff;
 mod metrics;
@@ -16,6 +18,7 @@ mod routes;
 mod worker;
 
 pub use clock::Clock;
+pub use crm::Bitrix24Config;
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -44,6 +47,8 @@ pub struct ServeConfig {
     pub telegram_polling: bool,
     /// The Telegram chat (a group) where managers get hand-off notices and answer clients.
     pub managers_chat: Option<i64>,
+    /// Bitrix24: where leads go, the status webhook's token, reconciliation.
+    pub bitrix24: Bitrix24Config,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +77,22 @@ pub struct App {
     pub managers_chat: Option<i64>,
     /// Wakes the worker when new outbox jobs were written.
     pub wake: Notify,
+    pub bitrix24: Bitrix24Config,
+    /// Wakes the CRM worker when lead, booking or fetch jobs were written.
+    pub crm_wake: Notify,
     /// Makes web inbound ids unique within this process (with the start time).
     pub seq: AtomicU64,
     pub started: i64,
     /// When the worker last sent to each Telegram chat (one message per second per chat).
     pace: std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+}
+
+impl App {
+    /// New outbox jobs were written: wake the send worker and the CRM worker.
+    pub(crate) fn wake_workers(&self) {
+        self.wake.notify_one();
+        self.crm_wake.notify_one();
+    }
 }
 
 /// A server bound to its address, not yet serving.
@@ -107,6 +123,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         addr: config.listen,
         source,
     })?;
+    let started = config.clock.now().timestamp_micros();
     let app = App {
         store,
         engine: Engine::new(config.profile),
@@ -116,8 +133,10 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         telegram_secret: config.telegram.and_then(|t| t.secret),
         managers_chat: config.managers_chat,
         wake: Notify::new(),
+        bitrix24: config.bitrix24,
+        crm_wake: Notify::new(),
         seq: AtomicU64::new(0),
-        started: config.clock.now().timestamp_micros(),
+        started,
         pace: std::sync::Mutex::default(),
     };
     Ok(Bound {
@@ -138,6 +157,11 @@ impl Bound {
         self.app.telegram.is_some()
     }
 
+    /// Whether lead and booking jobs are pushed to Bitrix24 (else they wait in the outbox).
+    pub fn crm_enabled(&self) -> bool {
+        self.app.bitrix24.client.is_some()
+    }
+
     /// Serve until `shutdown` completes, then drain requests, stop the worker, close the store.
     pub async fn run(
         self,
@@ -152,6 +176,11 @@ impl Bound {
         let poller = self
             .polling
             .then(|| tokio::spawn(polling::run(Arc::clone(&self.app), stop_tx.subscribe())));
+        let crm = tokio::spawn(crm::run(
+            Arc::clone(&self.app),
+            stop_tx.subscribe(),
+            self.worker_interval,
+        ));
         let router = routes::router(Arc::clone(&self.app));
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -162,6 +191,9 @@ impl Bound {
         let _ = stop_tx.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker ended abnormally");
+        }
+        if let Err(e) = crm.await {
+            tracing::error!(error = %e, "crm worker ended abnormally");
         }
         if let Some(Err(e)) = match poller {
             Some(p) => Some(p.await),

@@ -1,5 +1,6 @@
-//! The HTTP surface: the web chat page, the web JSON API, the Telegram webhook, and the
-//! health, readiness and metrics endpoints. Handlers validate, hand the inbound event to the
+//! The HTTP surface: the web chat page, the web JSON API, the Telegram webhook, the Bitrix24
+//! status webhook (its handler lives with the CRM worker in `crm.rs`), and the health,
+//! readiness and metrics endpoints. Handlers validate, hand the inbound event to the
 //! store (one transaction per message, deduplicated) and answer; sending to messengers is the
 //! worker's job, so a webhook is answered as soon as the message is safely stored.
 
@@ -32,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(chat_page))
         .route("/api/v1/messages", post(web_message).get(web_updates))
         .route("/webhooks/telegram", post(telegram_webhook))
+        .route("/webhooks/bitrix24", post(super::crm::webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -130,7 +132,7 @@ async fn web_turn(
     app.metrics.messages_out(ChannelKind::Web, p.replies.len());
     app.metrics.reply_latency(received.elapsed());
     if !p.replies.is_empty() {
-        app.wake.notify_one();
+        app.wake_workers();
     }
     let handoff = p.turn.conversation.owner == Owner::Human;
     forward_during_handoff(app, &inbound, &p.turn);
@@ -311,7 +313,7 @@ pub(super) async fn handle_update(
         forward_during_handoff(app, &inbound, &p.turn);
         app.metrics.reply_latency(received.elapsed());
         if !p.replies.is_empty() {
-            app.wake.notify_one();
+            app.wake_workers();
         }
     }
     Ok(())

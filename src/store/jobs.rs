@@ -4,10 +4,10 @@
 //!   one due job at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two replicas never take
 //!   the same one), runs the turn on the stored conversation and schedule, stores the replies
 //!   and marks the job done, all in one transaction;
-//! - *outbox jobs* (`send`, `crm_lead`, `crm_booking`, `handoff`) are carried out by workers
-//!   outside the database: [`Store::claim_outbox`] leases them, then the worker calls
-//!   [`Store::complete_job`] or [`Store::retry_job`]. A worker that dies lets its lease expire
-//!   and another one takes the job again (at-least-once delivery).
+//! - *outbox jobs* (`send`, `crm_lead`, `crm_booking`, `crm_fetch`, `handoff`) are carried out
+//!   by workers outside the database: [`Store::claim_outbox`] leases them, then the worker
+//!   calls [`Store::complete_job`] or [`Store::retry_job`]. A worker that dies lets its lease
+//!   expire and another one takes the job again (at-least-once delivery).
 //!
 //! Also here: attendance after the visit ([`Store::mark_booking`]), which schedules the
 //! no-show follow-up.
@@ -35,17 +35,20 @@ pub enum JobKind {
     CrmLead,
     /// Tell the CRM a booking changed (payload `{"booking": id, "change": …}`).
     CrmBooking,
+    /// Read a CRM object's status after its event (payload `{"entity": "lead", "id": 42}`).
+    CrmFetch,
     /// Notify managers that a conversation was handed to them (payload `{"reason": …}`).
     Handoff,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Send,
         JobKind::Reminder,
         JobKind::NoShow,
         JobKind::CrmLead,
         JobKind::CrmBooking,
+        JobKind::CrmFetch,
         JobKind::Handoff,
     ];
     /// Jobs that are engine turns, run by [`Store::run_due`].
@@ -58,6 +61,7 @@ impl JobKind {
             JobKind::NoShow => "no_show",
             JobKind::CrmLead => "crm_lead",
             JobKind::CrmBooking => "crm_booking",
+            JobKind::CrmFetch => "crm_fetch",
             JobKind::Handoff => "handoff",
         }
     }

@@ -1,6 +1,7 @@
 //! Persistence: everything the bot learns, so that it survives a restart and a crash —
 //! clients, conversations (engine state as JSON), every message with its timestamps, bookings,
-//! leads, scheduled jobs (reminders, follow-ups) and the outbox of work for the workers.
+//! leads, scheduled jobs (reminders, follow-ups), the outbox of work for the workers, and where
+//! each lead stands in the CRM (`crm.rs`).
 //!
 //! One interface, two backends: [`Store`] wraps either a SQLite file (the embedded default,
 //! `sqlite://bot.db`, WAL, busy timeout) or PostgreSQL (several `bot serve` replicas). Both run
@@ -26,6 +27,7 @@
 //! What it must not do: decide anything about the dialog (that is `engine/`), talk to channels
 //! or the CRM (the workers read the outbox), or read the clock (callers pass `now`).
 
+mod crm;
 mod inbound;
 mod jobs;
 mod postgres;
@@ -33,6 +35,7 @@ mod reads;
 mod sqlite;
 mod tx;
 
+pub use crm::{CrmCursor, CrmReading, CrmStatus, Recorded, fetch_payload, parse_fetch_payload};
 pub use inbound::{Outcome, Processed};
 pub use jobs::{Attendance, Job, JobKind, RanJob};
 pub use reads::{

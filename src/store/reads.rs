@@ -241,4 +241,19 @@ impl Store {
         tx.commit().await?;
         Ok(leads)
     }
+
+    pub async fn lead(&self, id: i64) -> Result<Option<StoredLead>, StoreError> {
+        let mut tx = self.read().await?;
+        let lead = tx.lead(id).await?;
+        tx.commit().await?;
+        Ok(lead)
+    }
+
+    /// The most recent lead of the client with store id `client_id` (a job's `client_id`).
+    pub async fn latest_lead_of(&self, client_id: i64) -> Result<Option<StoredLead>, StoreError> {
+        let mut tx = self.read().await?;
+        let lead = tx.latest_lead_of(client_id).await?;
+        tx.commit().await?;
+        Ok(lead)
+    }
 }

@@ -45,6 +45,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0001_initial.sql"),
     ),
     (
+        2,
+        "crm",
+        include_str!("../../migrations/sqlite/0002_crm.sql"),
+    ),
+    (
         3,
         "send started",
         include_str!("../../migrations/sqlite/0003_send_started.sql"),

@@ -1,7 +1,8 @@
 //! A transaction on either backend, and every statement the store runs: the one place that
-//! knows the tables. Statements are written once in portable SQL and run through the typed
-//! driver of each backend by the `on!` macro (each arm is type-checked for its database); the
-//! few that must differ are chosen with `Tx::pick`.
+//! knows the tables, except the CRM status tables, which `crm.rs` owns. Statements are written
+//! once in portable SQL and run through the typed driver of each backend by the `on!` macro
+//! (each arm is type-checked for its database); the few that must differ are chosen with
+//! `Tx::pick`.
 
 use super::jobs::{Job, JobKind};
 use super::reads::{Counts, StoredBooking, StoredLead, StoredMessage, WaitingHandoff};
@@ -33,6 +34,7 @@ macro_rules! on {
         }
     };
 }
+pub(super) use on;
 
 /// (client, text, JSON payload, sent_at) of a stored reply.
 pub(super) type OutgoingRow = (ClientRef, String, Option<String>, Option<DateTime<Utc>>);
@@ -93,6 +95,50 @@ fn job_from(row: JobRow) -> Result<Job, StoreError> {
         last_error,
         done_at,
         send_started_at: send,
+    })
+}
+
+/// The columns of a `StoredLead`, read the same way by every lead query.
+macro_rules! lead_select {
+    () => {
+        "SELECT l.id, c.channel, c.external_id, l.service, l.desired_at, \
+         l.name, l.phone, l.email, l.fields, l.qualified_at, l.crm_state \
+         FROM leads l JOIN clients c ON c.id = l.client_id"
+    };
+}
+
+type LeadRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+    String,
+);
+
+fn lead_from(row: LeadRow) -> Result<StoredLead, StoreError> {
+    let (id, channel, ext, service, desired_at, name, phone, email, fields, at, crm) = row;
+    Ok(StoredLead {
+        id,
+        client: ClientRef {
+            channel: parse_channel(&channel)?,
+            id: ext,
+        },
+        service: service.map(ServiceId),
+        desired_at,
+        contact: Contact { name, phone, email },
+        fields: fields
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect(),
+        qualified_at: at,
+        crm_state: crm,
     })
 }
 
@@ -715,46 +761,77 @@ impl Tx {
     }
 
     pub(super) async fn leads(&mut self) -> Result<Vec<StoredLead>, StoreError> {
-        const SQL: &str = "SELECT l.id, c.channel, c.external_id, l.service, l.desired_at, \
-             l.name, l.phone, l.email, l.fields, l.qualified_at, l.crm_state \
-             FROM leads l JOIN clients c ON c.id = l.client_id ORDER BY l.id";
-        type Row = (
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<DateTime<Utc>>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            String,
-            DateTime<Utc>,
-            String,
+        const SQL: &str = concat!(lead_select!(), " ORDER BY l.id");
+        let rows = on!(self, |c| sqlx::query_as::<_, LeadRow>(SQL)
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(lead_from).collect()
+    }
+
+    pub(super) async fn lead(&mut self, id: i64) -> Result<Option<StoredLead>, StoreError> {
+        const SQL: &str = concat!(lead_select!(), " WHERE l.id = $1");
+        let row = on!(self, |c| sqlx::query_as::<_, LeadRow>(SQL)
+            .bind(id)
+            .fetch_optional(c)
+            .await?);
+        row.map(lead_from).transpose()
+    }
+
+    /// The client's most recent lead.
+    pub(super) async fn latest_lead_of(
+        &mut self,
+        client_id: i64,
+    ) -> Result<Option<StoredLead>, StoreError> {
+        const SQL: &str = concat!(
+            lead_select!(),
+            " WHERE l.client_id = $1 ORDER BY l.id DESC LIMIT 1"
         );
-        let rows = on!(self, |c| sqlx::query_as::<_, Row>(SQL).fetch_all(c).await?);
-        rows.into_iter()
-            .map(
-                |(id, channel, ext, service, desired_at, name, phone, email, fields, at, crm)| {
-                    Ok(StoredLead {
-                        id,
-                        client: ClientRef {
-                            channel: parse_channel(&channel)?,
-                            id: ext,
-                        },
-                        service: service.map(ServiceId),
-                        desired_at,
-                        contact: Contact { name, phone, email },
-                        fields: fields
-                            .split(',')
-                            .filter(|f| !f.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                        qualified_at: at,
-                        crm_state: crm,
-                    })
-                },
-            )
-            .collect()
+        let row = on!(self, |c| sqlx::query_as::<_, LeadRow>(SQL)
+            .bind(client_id)
+            .fetch_optional(c)
+            .await?);
+        row.map(lead_from).transpose()
+    }
+
+    /// The client of our lead `id`, when the lead exists.
+    pub(super) async fn lead_client(&mut self, id: i64) -> Result<Option<i64>, StoreError> {
+        const SQL: &str = "SELECT client_id FROM leads WHERE id = $1";
+        Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(SQL)
+            .bind(id)
+            .fetch_optional(c)
+            .await?))
+    }
+
+    /// Our lead pushed to the CRM as `crm_id`, and its client.
+    pub(super) async fn lead_by_crm_id(
+        &mut self,
+        crm_id: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        const SQL: &str =
+            "SELECT id, client_id FROM leads WHERE crm_id = $1 ORDER BY id DESC LIMIT 1";
+        Ok(on!(self, |c| sqlx::query_as::<_, (i64, i64)>(SQL)
+            .bind(crm_id.to_string())
+            .fetch_optional(c)
+            .await?))
+    }
+
+    /// The lead reached the CRM as `crm_id`. False when the lead does not exist.
+    pub(super) async fn set_lead_synced(
+        &mut self,
+        id: i64,
+        crm_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE leads SET crm_id = $2, crm_state = 'synced', \
+             crm_synced_at = $3, crm_error = NULL WHERE id = $1";
+        let n = on!(self, |c| sqlx::query(SQL)
+            .bind(id)
+            .bind(crm_id.to_string())
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
     }
 
     // ---- jobs -------------------------------------------------------------------------------
@@ -770,6 +847,22 @@ impl Tx {
             .bind(job.due_at)
             .fetch_one(c)
             .await?))
+    }
+
+    /// Whether a job of `kind` with exactly this payload waits and was never tried.
+    pub(super) async fn untried_job(
+        &mut self,
+        kind: JobKind,
+        payload: &str,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 \
+             AND done_at IS NULL AND attempts = 0";
+        let n = on!(self, |c| sqlx::query_scalar::<_, i64>(SQL)
+            .bind(kind.as_str())
+            .bind(payload)
+            .fetch_one(c)
+            .await?);
+        Ok(n > 0)
     }
 
     /// Remove the pending reminders of a booking (it moved or was cancelled). On PostgreSQL a

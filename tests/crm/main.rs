@@ -2,6 +2,9 @@
 
 #[path = "../support/bitrix24.rs"]
 mod bitrix24;
+#[path = "../support/cli.rs"]
+mod cli;
+mod live;
 mod pending;
 #[path = "../store/support.rs"]
 #[allow(dead_code)]
@@ -604,23 +607,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 /// Run `bot ARGS` with the emulator's webhook; (exit code, stdout, stderr).
 async fn bot_cli(webhook: String, args: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bot"))
-            .args(&args)
-            .env("BOT_BITRIX24_WEBHOOK", webhook)
-            .env_remove("BOT_BITRIX24_SOURCE_ID")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run bot");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("join")
+    cli::run_bot(args, &[("BOT_BITRIX24_WEBHOOK", webhook.as_str())]).await
 }
 
 const SYNC_FIXTURE_JSON: [&str; 6] = [
@@ -731,37 +718,74 @@ async fn crm_check_names_what_to_fix_and_setup_fixes_the_source() {
 }
 
 #[tokio::test]
-async fn reconciliation_finds_leads_converted_since_the_last_run_across_pages() {
-    use bot::crm::events::{changed_since, lead_status};
+async fn reconciliation_finds_leads_converted_since_the_cursor_across_pages() {
+    use bot::crm::events::{Fetched, changed_since, fetch};
+    use bot::domain::{CrmEntity, CrmSemantic};
     let emu = Emulator::start(Config::default()).await;
     let c = client(&emu, 50.0, 50.0);
     let leads: Vec<CrmLead> = numbered_leads("r", "9523", 60, LeadChannel::Web);
     push(&c, &leads).await.expect("sync");
+    // A lead of someone else's is never ours.
+    c.call(
+        "crm.lead.add",
+        &json!({"fields": {"TITLE": "звонок", "ORIGINATOR_ID": "1c", "ORIGIN_ID": "x"}}),
+        Retry::OnlyUnexecuted,
+    )
+    .await
+    .expect("foreign lead");
     let m = Mapping::default();
-    let all = changed_since(&c, &m, chrono::Utc::now() - chrono::Duration::hours(1))
+    let all = changed_since(&c, &m, CrmEntity::Lead, None)
         .await
         .expect("all");
-    assert_eq!(all.len(), 60, "two pages of 50");
+    assert_eq!(all.len(), 60, "two pages of 50, only ours");
     assert!(
         emu.calls()
             .iter()
             .any(|c| c.method == "crm.lead.list" && c.params["start"] == json!(50))
     );
-    // DATE_MODIFY has whole seconds: the last run was a second before the manager's change.
-    let last_run = chrono::Utc::now();
+    assert!(
+        all.iter()
+            .all(|o| o.semantic == CrmSemantic::InWork && o.status_id == "NEW")
+    );
+    let cursor = all.iter().filter_map(|o| o.modified_at).max();
+    assert!(cursor.is_some(), "DATE_MODIFY is read");
+    // The portal keeps whole seconds: a change a second later is newer than the cursor.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    c.call(
-        "crm.lead.update",
-        &json!({"id": 7, "fields": {"STATUS_ID": "CONVERTED"}}),
-        Retry::OnlyUnexecuted,
-    )
-    .await
-    .expect("manager converts");
-    let changed = changed_since(&c, &m, last_run).await.expect("changed");
-    assert_eq!(changed.len(), 1, "{changed:?}");
-    assert!(changed[0].converted && changed[0].id == 7);
-    let one = lead_status(&c, 7).await.expect("status");
-    assert!(one.converted && one.origin_id.is_some());
+    emu.set_lead_status(7, "CONVERTED");
+    let changed = changed_since(&c, &m, CrmEntity::Lead, cursor)
+        .await
+        .expect("changed");
+    // `>=`: the cursor's own second is read again, so a change made in it is never lost.
+    let in_cursor_second = all.iter().filter(|o| o.modified_at == cursor).count();
+    let seven_was_older = all.iter().any(|o| o.id == 7 && o.modified_at != cursor);
+    assert_eq!(
+        changed.len(),
+        in_cursor_second + usize::from(seven_was_older)
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|o| o.id == 7 && o.semantic == CrmSemantic::Converted),
+        "{changed:?}"
+    );
+    // From the newest change on, only what changed then is read.
+    let cursor = changed.iter().filter_map(|o| o.modified_at).max();
+    let again = changed_since(&c, &m, CrmEntity::Lead, cursor)
+        .await
+        .expect("changed again");
+    assert_eq!(again.iter().map(|o| o.id).collect::<Vec<_>>(), vec![7]);
+    let lead7 = &leads[6].origin_id;
+    let one = fetch(&c, &[(CrmEntity::Lead, 7), (CrmEntity::Lead, 999)])
+        .await
+        .expect("fetch");
+    match one.get(&(CrmEntity::Lead, 7)) {
+        Some(Fetched::Found(o)) => {
+            assert_eq!(o.semantic, CrmSemantic::Converted);
+            assert_eq!(o.origin_id.as_ref(), Some(lead7));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(one.get(&(CrmEntity::Lead, 999)), Some(&Fetched::Gone));
 }
 
 #[tokio::test]

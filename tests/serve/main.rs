@@ -3,6 +3,7 @@
 
 mod browser;
 mod crash;
+mod crm;
 mod handoff;
 mod health;
 mod polling;
@@ -11,7 +12,11 @@ mod telegram;
 mod web;
 mod worker;
 
+#[path = "../support/bitrix24.rs"]
+mod bitrix24_emulator;
 #[path = "../support/chromium.rs"]
 mod chromium;
+#[path = "../support/cli.rs"]
+mod cli;
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;

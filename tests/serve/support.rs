@@ -3,7 +3,7 @@
 
 use crate::telegram_emulator::TelegramEmulator;
 use bot::channels::telegram::TelegramConfig;
-use bot::server::{self, Clock, ServeConfig};
+use bot::server::{self, Bitrix24Config, Clock, ServeConfig};
 use bot::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -20,6 +20,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db_url: String,
     pub telegram: Option<TelegramEmulator>,
+    /// The server's clock: `clock.advance(…)` moves it forward.
+    pub clock: Clock,
+    bitrix24: Bitrix24Config,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -42,7 +45,20 @@ pub fn friday_10am() -> DateTime<Utc> {
 pub async fn spawn_polling() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let emulator = TelegramEmulator::start(TOKEN).await;
-    spawn_on(dir, Some(emulator), friday_10am(), true).await
+    spawn_on(
+        dir,
+        Some(emulator),
+        friday_10am(),
+        true,
+        Bitrix24Config::default(),
+    )
+    .await
+}
+
+/// No Telegram; leads, bookings and status events go to and come from Bitrix24 as configured.
+pub async fn spawn_with_bitrix24(bitrix24: Bitrix24Config) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_on(dir, None, friday_10am(), false, bitrix24).await
 }
 
 async fn spawn(with_telegram: bool) -> TestApp {
@@ -53,7 +69,14 @@ async fn spawn(with_telegram: bool) -> TestApp {
     } else {
         None
     };
-    spawn_on(dir, emulator, friday_10am(), false).await
+    spawn_on(
+        dir,
+        emulator,
+        friday_10am(),
+        false,
+        Bitrix24Config::default(),
+    )
+    .await
 }
 
 /// The server on the database in `dir`, its clock started at `start`.
@@ -62,9 +85,11 @@ async fn spawn_on(
     emulator: Option<TelegramEmulator>,
     start: DateTime<Utc>,
     polling: bool,
+    bitrix24: Bitrix24Config,
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let clock = Clock::starting_at(start);
     let config = ServeConfig {
         profile: bot::config::demo_salon(),
         db_url: db_url.clone(),
@@ -75,10 +100,11 @@ async fn spawn_on(
             api_url: e.url(),
             groups: Vec::new(),
         }),
-        clock: Clock::starting_at(start),
+        clock: clock.clone(),
         worker_interval: Duration::from_millis(100),
         telegram_polling: polling,
         managers_chat: Some(MANAGERS),
+        bitrix24: bitrix24.clone(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
@@ -96,6 +122,8 @@ async fn spawn_on(
         http: reqwest::Client::new(),
         db_url,
         telegram: emulator,
+        clock,
+        bitrix24,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,
@@ -191,7 +219,13 @@ impl TestApp {
     /// Stop the server and start it again on the same database (and emulator), with its
     /// clock started at `start`.
     pub async fn restart_at(self, start: DateTime<Utc>) -> TestApp {
-        self.stop().await.start_at(start).await
+        let bitrix24 = self.bitrix24.clone();
+        self.restart_with(start, bitrix24).await
+    }
+
+    /// Stop the server and start it again on the same database with other Bitrix24 settings.
+    pub async fn restart_with(self, start: DateTime<Utc>, bitrix24: Bitrix24Config) -> TestApp {
+        self.stop().await.start_at(start, bitrix24).await
     }
 
     /// Stop the server the way SIGTERM does, keeping its database (and emulator) for a restart.
@@ -231,8 +265,8 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    pub async fn start_at(self, start: DateTime<Utc>) -> TestApp {
-        spawn_on(self.dir, self.telegram, start, false).await
+    pub async fn start_at(self, start: DateTime<Utc>, bitrix24: Bitrix24Config) -> TestApp {
+        spawn_on(self.dir, self.telegram, start, false, bitrix24).await
     }
 }
 

@@ -110,7 +110,9 @@ async fn a_send_cut_off_by_a_crash_is_dead_lettered_not_sent_twice() {
     assert!(store.start_send(claimed[0].id, at).await.expect("start"));
     store.close().await;
 
-    let app = stopped.start_at(at + chrono::Duration::minutes(2)).await;
+    let app = stopped
+        .start_at(at + chrono::Duration::minutes(2), Default::default())
+        .await;
     let store = app.store().await;
     let mut dead = Vec::new();
     for _ in 0..250 {

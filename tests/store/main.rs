@@ -32,6 +32,7 @@ macro_rules! both {
 
 mod calendar_export;
 mod cli;
+mod crm;
 mod inbound;
 mod race;
 mod reminders;

@@ -9,12 +9,19 @@
 //! - `batch` (≤ 50, no nesting, `halt`, `result`/`result_error`/`result_total`/`result_time`,
 //!   `[]` for empty maps, arrays for numeric labels);
 //! - `crm.status.list/add` (duplicates → `ERROR_CORE`), `crm.duplicate.findbycomm` (written-form
-//!   matching, `[]` when nothing, odd error placement), `crm.lead.add/update/get/list` (string
-//!   numbers, multifield append, empty-code errors), `crm.settings.mode.get` (simple mode
-//!   converts new leads);
-//! - fault injection: a plan without REST, random 503s, and 500s after the work was done.
+//!   matching, `[]` when nothing, odd error placement), `crm.lead.add/update/get/list` and
+//!   `crm.deal.get/list` (string numbers, multifield append, empty-code errors, STATUS_ID /
+//!   STAGE_ID with their `*_SEMANTIC_ID` (P, S, F), DATE_MODIFY in the portal's zone with whole
+//!   seconds, list filters with prefix operators, pages of 50 with `next`/`total`),
+//!   `crm.settings.mode.get` (simple mode converts new leads into deals);
+//! - outgoing webhooks: handlers subscribed to ONCRMLEADADD/UPDATE, ONCRMDEALADD/UPDATE get a
+//!   form-encoded POST (`event`, `data[FIELDS][ID]`, `ts`, `auth[…]` with the handler's
+//!   `application_token`) after every change, from the API or from a manager
+//!   ([`Emulator::set_lead_status`]); a failed delivery is never repeated;
+//! - fault injection: a plan without REST, random 503s, 500s after the work was done, and an
+//!   outage: every request answered 503 by the balancer, or connections refused.
 //!
-//! Every call is recorded for asserts.
+//! Every call and every event delivery is recorded for asserts.
 
 #![allow(dead_code)]
 
@@ -117,11 +124,42 @@ pub struct Portal {
     /// Hold the answer of the current request this long (a fault).
     delay: Option<Duration>,
     blocked_until: HashMap<String, Instant>,
+    /// The balancer answers every request with 503 (an outage).
+    pub unavailable: bool,
+    pub handlers: Vec<Handler>,
+    /// Events raised by changes, delivered once the request is answered.
+    raised: Vec<(String, u64)>,
+    pub deliveries: Vec<Delivery>,
 }
 
 pub struct Emulator {
     pub base: String,
     pub portal: Arc<Mutex<Portal>>,
+    addr: std::net::SocketAddr,
+    /// The running server: its stop signal and task (None while connections are refused).
+    server: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::task::JoinHandle<()>,
+        )>,
+    >,
+}
+
+/// An outgoing-webhook handler: who gets which event, with which application token.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    pub event: String,
+    pub url: String,
+    pub token: String,
+}
+
+/// One event POST to a handler and the status it got (None: no answer).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event: String,
+    pub id: u64,
+    pub url: String,
+    pub status: Option<u16>,
 }
 
 fn stock_sources() -> Vec<Map<String, Value>> {
@@ -172,27 +210,102 @@ impl Emulator {
             expired_tokens: std::collections::HashSet::new(),
             token_seq: 0,
             blocked_until: HashMap::new(),
+            unavailable: false,
+            handlers: Vec::new(),
+            raised: Vec::new(),
+            deliveries: Vec::new(),
         }));
-        let app = Router::new()
-            .route(
-                "/rest/{user}/{code}/{method}",
-                axum::routing::any(handle_webhook),
-            )
-            .route("/rest/{method}", axum::routing::any(handle_oauth))
-            .route("/oauth/token/", axum::routing::get(handle_token))
-            .with_state(portal.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the emulator");
         let addr = listener.local_addr().expect("emulator address");
         portal.lock().unwrap_or_else(|p| p.into_inner()).base = format!("http://{addr}");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = serve(listener, portal.clone());
         Emulator {
             base: format!("http://{addr}"),
             portal,
+            addr,
+            server: Mutex::new(Some(server)),
         }
+    }
+
+    /// The portal goes down: connections are refused (the listener closes; idle keep-alive
+    /// connections are closed too).
+    pub async fn refuse_connections(&self) {
+        let running = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((stop, task)) = running {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// The portal is reachable again, on the same address, with everything it had.
+    pub async fn accept_connections(&self) {
+        let mut slot = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return;
+        }
+        let listener = std::net::TcpListener::bind(self.addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .expect("bind the emulator's address again");
+        *slot = Some(serve(listener, self.portal.clone()));
+    }
+
+    /// The balancer in front of the portal answers every request with 503 (or stops doing so).
+    pub fn set_unavailable(&self, down: bool) {
+        self.lock().unavailable = down;
+    }
+
+    /// Register an outgoing webhook: `event` (e.g. `ONCRMLEADUPDATE`) is POSTed to `url` with
+    /// `token` as `auth[application_token]`.
+    pub fn subscribe(&self, event: &str, url: &str, token: &str) {
+        self.lock().handlers.push(Handler {
+            event: event.to_ascii_uppercase(),
+            url: url.to_string(),
+            token: token.to_string(),
+        });
+    }
+
+    /// Remove every outgoing webhook.
+    pub fn unsubscribe_all(&self) {
+        self.lock().handlers.clear();
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.lock().deliveries.clone()
+    }
+
+    /// A manager moves a lead to `status` in the portal's UI (events go out as for any change).
+    pub fn set_lead_status(&self, id: u64, status: &str) {
+        let mut p = self.lock();
+        if let Some(lead) = p.leads.get_mut(&id) {
+            lead.insert("STATUS_ID".into(), json!(status));
+            lead.insert("STATUS_SEMANTIC_ID".into(), json!(lead_semantic(status)));
+            lead.insert("DATE_MODIFY".into(), json!(portal_now()));
+            p.raised.push(("ONCRMLEADUPDATE".into(), id));
+        }
+        let raised = std::mem::take(&mut p.raised);
+        drop(p);
+        self.deliver(raised);
+    }
+
+    /// A manager moves a deal to `stage` (`WON`, `LOSE`, …).
+    pub fn set_deal_stage(&self, id: u64, stage: &str) {
+        let mut p = self.lock();
+        if let Some(deal) = p.deals.get_mut(&id).and_then(Value::as_object_mut) {
+            deal.insert("STAGE_ID".into(), json!(stage));
+            deal.insert("STAGE_SEMANTIC_ID".into(), json!(deal_semantic(stage)));
+            deal.insert("DATE_MODIFY".into(), json!(portal_now()));
+            p.raised.push(("ONCRMDEALUPDATE".into(), id));
+        }
+        let raised = std::mem::take(&mut p.raised);
+        drop(p);
+        self.deliver(raised);
+    }
+
+    fn deliver(&self, raised: Vec<(String, u64)>) {
+        deliver_events(self.portal.clone(), raised);
     }
 
     /// The incoming-webhook URL with the right code.
@@ -239,6 +352,109 @@ impl Emulator {
         p.contacts
             .insert(id, c.as_object().cloned().unwrap_or_default());
         id
+    }
+}
+
+fn router(portal: Arc<Mutex<Portal>>) -> Router {
+    Router::new()
+        .route(
+            "/rest/{user}/{code}/{method}",
+            axum::routing::any(handle_webhook),
+        )
+        .route("/rest/{method}", axum::routing::any(handle_oauth))
+        .route("/oauth/token/", axum::routing::get(handle_token))
+        .with_state(portal)
+}
+
+/// Serve the portal on `listener` until the returned sender fires.
+fn serve(
+    listener: tokio::net::TcpListener,
+    portal: Arc<Mutex<Portal>>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(portal))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (stop, task)
+}
+
+/// What a lead's STATUS_ID means: `S` success, `F` failure, `P` in process.
+fn lead_semantic(status: &str) -> &'static str {
+    match status {
+        "CONVERTED" => "S",
+        "JUNK" => "F",
+        _ => "P",
+    }
+}
+
+/// What a deal's STAGE_ID means (`C1:WON` in other pipelines).
+fn deal_semantic(stage: &str) -> &'static str {
+    match stage.rsplit(':').next().unwrap_or(stage) {
+        "WON" => "S",
+        "LOSE" | "APOLOGY" => "F",
+        _ => "P",
+    }
+}
+
+/// POST each raised event to its handlers, through "the queue": later, in the background,
+/// once, whatever the answer.
+fn deliver_events(portal: Arc<Mutex<Portal>>, raised: Vec<(String, u64)>) {
+    if raised.is_empty() {
+        return;
+    }
+    let (handlers, base) = {
+        let p = portal.lock().unwrap_or_else(|e| e.into_inner());
+        (p.handlers.clone(), p.base.clone())
+    };
+    for (event, id) in raised {
+        for (n, h) in handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.event == event)
+        {
+            let form: Vec<(String, String)> = vec![
+                ("event".into(), event.clone()),
+                ("event_handler_id".into(), (n + 1).to_string()),
+                ("data[FIELDS][ID]".into(), id.to_string()),
+                ("ts".into(), (unix_now() as i64).to_string()),
+                ("auth[domain]".into(), "salon.bitrix24.ru".into()),
+                ("auth[client_endpoint]".into(), format!("{base}/rest/")),
+                (
+                    "auth[server_endpoint]".into(),
+                    "https://oauth.bitrix.info/rest/".into(),
+                ),
+                ("auth[member_id]".into(), "a1b2c3".into()),
+                ("auth[application_token]".into(), h.token.clone()),
+            ];
+            let (portal, url, event) = (portal.clone(), h.url.clone(), event.clone());
+            tokio::spawn(async move {
+                let status = reqwest::Client::new()
+                    .post(&url)
+                    .form(&form)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16());
+                portal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .deliveries
+                    .push(Delivery {
+                        event,
+                        id,
+                        url,
+                        status,
+                    });
+            });
+        }
     }
 }
 
@@ -377,9 +593,23 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let start = unix_now();
-    let (status, value, html, delay) = {
+    let (status, value, html, delay, raised) = {
         let mut p = portal.lock().unwrap_or_else(|e| e.into_inner());
         let method = method.trim_end_matches(".json").to_lowercase();
+        if p.unavailable {
+            p.calls.push(Call {
+                method,
+                params: Value::Null,
+                status: 503,
+                at: Instant::now(),
+            });
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+            )
+                .into_response();
+        }
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -416,8 +646,10 @@ async fn handle(
             at: Instant::now(),
         });
         let delay = p.delay.take();
-        (status, value, html, delay)
+        let raised = std::mem::take(&mut p.raised);
+        (status, value, html, delay, raised)
     };
+    deliver_events(portal.clone(), raised);
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -630,22 +862,26 @@ impl Portal {
                     None => return Err(fail(400, "", "Not found")),
                 }
             }
-            "crm.deal.list" => {
-                let lead = params.pointer("/filter/LEAD_ID").map(scalar_text);
-                let rows: Vec<Value> = self
-                    .deals
-                    .values()
-                    .filter(|d| {
-                        lead.as_ref()
-                            .is_none_or(|l| d.get("LEAD_ID").map(scalar_text).as_ref() == Some(l))
-                    })
-                    .cloned()
-                    .collect();
-                extra.insert("total".into(), json!(rows.len()));
-                Value::Array(rows)
+            "crm.deal.get" => {
+                let id = lead_id(&params)?;
+                match self.deals.get(&id) {
+                    Some(d) => d.clone(),
+                    None => return Err(fail(400, "", "Not found")),
+                }
             }
-            "crm.lead.list" => {
-                let (rows, total, next) = self.lead_list(&params);
+            "crm.deal.list" | "crm.lead.list" => {
+                let deals: Vec<Map<String, Value>>;
+                let rows: Vec<&Map<String, Value>> = if method == "crm.deal.list" {
+                    deals = self
+                        .deals
+                        .values()
+                        .filter_map(|d| d.as_object().cloned())
+                        .collect();
+                    deals.iter().collect()
+                } else {
+                    self.leads.values().collect()
+                };
+                let (rows, total, next) = list(rows, &params);
                 extra.insert("total".into(), json!(total));
                 if let Some(n) = next {
                     extra.insert("next".into(), json!(n));
@@ -920,12 +1156,17 @@ impl Portal {
             .get("NAME")
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty());
+        let status = lead.get("STATUS_ID").map(scalar_text).unwrap_or_default();
+        lead.insert("STATUS_SEMANTIC_ID".into(), json!(lead_semantic(&status)));
+        self.raised.push(("ONCRMLEADADD".into(), id));
         if self.config.simple_mode && named {
             lead.insert("STATUS_ID".into(), json!("CONVERTED"));
+            lead.insert("STATUS_SEMANTIC_ID".into(), json!("S"));
             let deal = self.next_id;
             self.next_id += 1;
             let title = lead.get("TITLE").cloned().unwrap_or(json!(""));
-            self.deals.insert(deal, json!({"ID": deal.to_string(), "LEAD_ID": id.to_string(), "TITLE": title, "STAGE_ID": "NEW", "CATEGORY_ID": "0"}));
+            self.deals.insert(deal, json!({"ID": deal.to_string(), "LEAD_ID": id.to_string(), "TITLE": title, "STAGE_ID": "NEW", "STAGE_SEMANTIC_ID": "P", "CATEGORY_ID": "0", "DATE_MODIFY": portal_now()}));
+            self.raised.push(("ONCRMDEALADD".into(), deal));
         }
         self.leads.insert(id, lead);
         Ok(json!(id))
@@ -990,88 +1231,111 @@ impl Portal {
                 lead.insert(k, scalar_string(&v));
             }
         }
+        let status = lead.get("STATUS_ID").map(scalar_text).unwrap_or_default();
+        lead.insert("STATUS_SEMANTIC_ID".into(), json!(lead_semantic(&status)));
         lead.insert("DATE_MODIFY".into(), json!(portal_now()));
+        self.raised.push(("ONCRMLEADUPDATE".into(), id));
         Ok(json!(true))
     }
+}
 
-    fn lead_list(&self, params: &Value) -> (Value, usize, Option<usize>) {
-        let filter = params
-            .get("filter")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let select: Vec<String> = params
-            .get("select")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let start = params
-            .get("start")
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(0);
-        let rows: Vec<&Map<String, Value>> = self
-            .leads
-            .values()
-            .filter(|l| {
-                filter.iter().all(|(k, want)| {
-                    let (op, field) = if let Some(f) = k.strip_prefix('@') {
-                        ("@", f)
-                    } else if let Some(f) = k.strip_prefix('>') {
-                        (">", f)
-                    } else {
-                        ("=", k.trim_start_matches('='))
-                    };
-                    let have = l.get(field).map(scalar_text).unwrap_or_default();
-                    match op {
-                        "@" => want
-                            .as_array()
-                            .is_some_and(|a| a.iter().any(|w| scalar_text(w) == have)),
-                        ">" => match (
-                            chrono::DateTime::parse_from_rfc3339(&have),
-                            chrono::DateTime::parse_from_rfc3339(&scalar_text(want)),
-                        ) {
-                            (Ok(h), Ok(w)) => h > w,
-                            _ => have > scalar_text(want),
-                        },
-                        _ => scalar_text(want) == have,
-                    }
-                })
-            })
-            .collect();
-        let total = rows.len();
-        let skip = start.max(0) as usize;
-        let page: Vec<Value> = rows
-            .iter()
-            .skip(skip)
-            .take(50)
-            .map(|l| {
-                let mut o = Map::new();
-                for (k, v) in l.iter() {
-                    let multi = k == "PHONE" || k == "EMAIL";
-                    let wanted = if select.is_empty() || select.iter().any(|s| s == "*") {
-                        !multi
-                    } else {
-                        select.iter().any(|s| s == k)
-                    };
-                    if wanted {
-                        o.insert(k.clone(), v.clone());
-                    }
+/// A `crm.*.list` page: filter (prefix operators `>=`, `>`, `<=`, `<`, `@`, `!@`, `!`, `=`;
+/// dates and numbers compared as such), select (multifields only when named), `start`
+/// (pages of 50; `-1` skips the count: `total` 0 and no `next`).
+fn list(rows: Vec<&Map<String, Value>>, params: &Value) -> (Value, usize, Option<usize>) {
+    let filter = params
+        .get("filter")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let select: Vec<String> = params
+        .get("select")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let start = params
+        .get("start")
+        .and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0);
+    let rows: Vec<&Map<String, Value>> = rows
+        .into_iter()
+        .filter(|row| filter.iter().all(|(k, want)| matches_filter(row, k, want)))
+        .collect();
+    let total = rows.len();
+    let skip = start.max(0) as usize;
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(skip)
+        .take(50)
+        .map(|l| {
+            let mut o = Map::new();
+            for (k, v) in l.iter() {
+                let multi = k == "PHONE" || k == "EMAIL";
+                let wanted = if select.is_empty() || select.iter().any(|s| s == "*") {
+                    !multi
+                } else {
+                    select.iter().any(|s| s == k)
+                };
+                if wanted {
+                    o.insert(k.clone(), v.clone());
                 }
-                Value::Object(o)
-            })
-            .collect();
-        let next = (skip + 50 < total && start >= 0).then_some(skip + 50);
-        if start < 0 {
-            return (Value::Array(page), 0, None);
-        }
-        (Value::Array(page), total, next)
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let next = (skip + 50 < total && start >= 0).then_some(skip + 50);
+    if start < 0 {
+        return (Value::Array(page), 0, None);
+    }
+    (Value::Array(page), total, next)
+}
+
+/// Compare like the portal: dates as instants, numbers as numbers, else text.
+fn compare(have: &str, want: &str) -> Option<std::cmp::Ordering> {
+    if let (Ok(h), Ok(w)) = (
+        chrono::DateTime::parse_from_rfc3339(have),
+        chrono::DateTime::parse_from_rfc3339(want),
+    ) {
+        return Some(h.cmp(&w));
+    }
+    if let (Ok(h), Ok(w)) = (have.parse::<f64>(), want.parse::<f64>()) {
+        return h.partial_cmp(&w);
+    }
+    if have.is_empty() {
+        return None; // an empty field matches no comparison
+    }
+    Some(have.cmp(want))
+}
+
+fn matches_filter(row: &Map<String, Value>, key: &str, want: &Value) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let ops = [">=", "<=", "!@", "!=", ">", "<", "@", "!", "="];
+    let (op, field) = ops
+        .iter()
+        .find_map(|op| key.strip_prefix(op).map(|f| (*op, f)))
+        .unwrap_or(("=", key));
+    let have = row.get(field).map(scalar_text).unwrap_or_default();
+    let in_list = || {
+        want.as_array()
+            .is_some_and(|a| a.iter().any(|w| scalar_text(w) == have))
+    };
+    let ord = || compare(&have, &scalar_text(want));
+    match op {
+        "@" => in_list(),
+        "!@" => !in_list(),
+        ">" => ord() == Some(Greater),
+        ">=" => matches!(ord(), Some(Greater | Equal)),
+        "<" => ord() == Some(Less),
+        "<=" => matches!(ord(), Some(Less | Equal)),
+        "!" | "!=" => scalar_text(want) != have,
+        _ => scalar_text(want) == have,
     }
 }
 
