@@ -127,28 +127,33 @@ impl Chromium {
         let mut driver = Driver { child, log };
         driver.wait_listening(port).await;
 
-        let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
-        args.push(format!(
-            "--user-data-dir={}",
-            profile.path().join("profile").display()
-        ));
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!("a JSON object literal")
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        let connecting = builder.capabilities(capabilities).connect(&url);
-        let client = match tokio::time::timeout(PATIENCE, connecting).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => panic!("no browser session: {e}\n{}", driver.log_tail()),
-            Err(_) => panic!(
-                "no browser session within {PATIENCE:?}\n{}",
-                driver.log_tail()
-            ),
+        // A loaded machine now and then fails to bring Chromium up in time ("DevToolsActivePort
+        // file doesn't exist"): try again with a fresh profile before giving up.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
+            args.push(format!(
+                "--user-data-dir={}",
+                profile.path().join(format!("profile-{attempt}")).display()
+            ));
+            let capabilities = json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            });
+            let Value::Object(capabilities) = capabilities else {
+                unreachable!("a JSON object literal")
+            };
+            let url = format!("http://127.0.0.1:{port}");
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            let connecting = builder.capabilities(capabilities).connect(&url);
+            let failure = match tokio::time::timeout(PATIENCE, connecting).await {
+                Ok(Ok(client)) => break client,
+                Ok(Err(e)) => format!("no browser session: {e}"),
+                Err(_) => format!("no browser session within {PATIENCE:?}"),
+            };
+            assert!(attempt < 3, "{failure} (3 attempts)\n{}", driver.log_tail());
+            let _ = writeln!(std::io::stderr(), "{failure}; starting Chromium again");
         };
         // Not `--window-size`: Chromium widens a window given that way to at least 500 px.
         client
