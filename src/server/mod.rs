@@ -13,6 +13,7 @@ pub mod crm;
 mod error;
 mod handoff;
 mod metrics;
+mod page;
 mod polling;
 mod routes;
 mod worker;

@@ -26,11 +26,10 @@ use std::time::Instant;
 /// Largest accepted request body (bytes).
 pub const MAX_BODY: usize = 16 * 1024;
 
-const CHAT_PAGE: &str = include_str!("chat.html");
-
 pub fn router(app: Arc<App>) -> Router {
+    let page = Bytes::from(super::page::chat_page(app.engine.profile()));
     Router::new()
-        .route("/", get(chat_page))
+        .route("/", get(move || std::future::ready(Html(page.clone()))))
         .route("/api/v1/messages", post(web_message).get(web_updates))
         .route("/webhooks/telegram", post(telegram_webhook))
         .route("/webhooks/bitrix24", post(super::crm::webhook))
@@ -41,10 +40,6 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
-}
-
-async fn chat_page() -> Html<&'static str> {
-    Html(CHAT_PAGE)
 }
 
 async fn not_found() -> ApiError {

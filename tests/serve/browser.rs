@@ -143,6 +143,12 @@ async fn books_a_manicure_slot_in_the_web_chat_and_fits_a_phone() {
     browser.client.goto(&app.url("/")).await.expect("open");
     let greeting = next_turn(&browser, 0, "the greeting").await;
     assert_eq!(greeting.buttons, ["Записаться", "Цены", "Акции"]);
+    assert!(
+        greeting.text().contains("«Лаванда»"),
+        "the business greets in its own words: {greeting:?}"
+    );
+    let title = browser.client.title().await.expect("title");
+    assert!(title.contains("«Лаванда»"), "{title}");
 
     let asked = say(&browser, "хочу записаться на маникюр").await;
     assert!(asked.text().contains("маникюр"), "{asked:?}");

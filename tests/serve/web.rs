@@ -171,6 +171,10 @@ async fn serves_the_chat_page() {
     assert!(page.contains("api/v1/messages") && page.contains("lang=\"ru\""));
     assert!(page.contains("name=\"viewport\""), "works on a phone");
     assert!(
+        page.contains("«Лаванда»"),
+        "the business's name and greeting"
+    );
+    assert!(
         !page.contains("http://") && !page.contains("https://"),
         "no CDN"
     );
