@@ -19,6 +19,8 @@ pub enum Payload {
     Promos,
     /// Talk to a person.
     Human,
+    /// The nearest free slots for the service being booked (instead of naming a day).
+    Nearest,
     /// Move the booking (after a reminder or a no-show).
     Reschedule,
     /// Cancel the booking.
@@ -48,6 +50,7 @@ impl Payload {
             Payload::Prices => "prices".into(),
             Payload::Promos => "promos".into(),
             Payload::Human => "human".into(),
+            Payload::Nearest => "nearest".into(),
             Payload::Reschedule => "reschedule".into(),
             Payload::Cancel => "cancel".into(),
             Payload::Faq(id) => format!("faq:{id}"),
@@ -65,6 +68,7 @@ impl Payload {
             "prices" => Payload::Prices,
             "promos" => Payload::Promos,
             "human" => Payload::Human,
+            "nearest" => Payload::Nearest,
             "reschedule" => Payload::Reschedule,
             "cancel" => Payload::Cancel,
             other => {
@@ -104,6 +108,7 @@ mod tests {
             Payload::Prices,
             Payload::Promos,
             Payload::Human,
+            Payload::Nearest,
             Payload::Reschedule,
             Payload::Cancel,
             Payload::Faq("address".into()),

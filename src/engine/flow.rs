@@ -261,6 +261,10 @@ impl<'a> Ctx<'a> {
                 self.conv.draft.when = When::default();
                 self.advance_booking(false);
             }
+            Payload::Nearest => {
+                self.conv.draft.when = When::default();
+                self.advance_booking(true);
+            }
             Payload::Prices => self.ask_price_service(),
             Payload::Promos => self.promos(),
             Payload::Human => self.handoff(HandoffReason::Requested),
@@ -938,9 +942,12 @@ impl<'a> Ctx<'a> {
         }
         if when.is_empty() && !show_free {
             let name = self.conv.contact.name.clone().unwrap_or_default();
-            return self.say(
+            // A tap instead of typing a day: the nearest free slots.
+            let nearest = Button::new("Ближайшее свободное время", Payload::Nearest.encode());
+            return self.say_with(
                 K::AskDatetime,
                 Values::new().service(Some(service)).set("name", name),
+                vec![nearest],
             );
         }
         let (from, to, around) = self.window(&when);

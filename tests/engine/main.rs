@@ -232,6 +232,37 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
 }
 
 #[test]
+fn asked_for_a_day_the_client_can_tap_for_the_nearest_free_slots_instead() {
+    let mut chat = Chat::salon();
+    let t = chat.say("хочу записаться на маникюр");
+    assert_eq!(t.replies[0].template.as_deref(), Some("ask_datetime"));
+    let reply = t.replies[0].clone();
+    let t = chat.press(&reply, "Ближайшее свободное время");
+    let offer = &t.replies[0];
+    assert!(
+        offer
+            .template
+            .as_deref()
+            .is_some_and(|k| k.starts_with("offer_slots")),
+        "{}",
+        text(&t)
+    );
+    assert!(!offer.buttons.is_empty(), "{offer:?}");
+    // Friday 10:00: the first is today's, after the minimum notice.
+    assert!(offer.buttons[0].title.contains("20.11"), "{offer:?}");
+    let first = offer.buttons[0].title.clone();
+    let offer = offer.clone();
+    let t = chat.press(&offer, &first);
+    assert!(
+        t.replies
+            .iter()
+            .any(|r| r.template.as_deref() == Some("ask_contact")),
+        "a slot is held, the contact is next: {}",
+        text(&t)
+    );
+}
+
+#[test]
 fn whatsapp_gives_the_phone_so_only_the_name_is_asked() {
     let mut chat = Chat::new(config::demo_salon(), ChannelKind::Whatsapp, "79134445566");
     let t = chat.say("хочу на мужскую стрижку в понедельник в 12");
