@@ -1,7 +1,9 @@
-//! `bot test dialogs`: find, check and run the dialog specs, then report — a progress bar on a
-//! terminal, a table and readable failure diffs (or JSON), optional JUnit XML and coverage.
-//! Exit codes: 0 every dialog passed, 1 a dialog failed or was flaky, 2 a spec, profile or
-//! usage error (nothing was run).
+//! `bot test dialogs`: find, check and run the dialog specs — in-process, or over HTTP against
+//! a running `bot serve` with `--target` — then report: a progress bar on a terminal, a table
+//! and readable failure diffs (or JSON), optional JUnit XML and coverage, and over HTTP what
+//! could not be checked there. Exit codes: 0 every dialog passed (over HTTP: everything that
+//! could be checked), 1 a dialog failed or was flaky, 2 a spec, profile or usage error
+//! (nothing was run) or a server that cannot be reached.
 
 use crate::config::{self, Profile};
 use crate::engine::Engine;
@@ -9,7 +11,8 @@ use crate::spec::coverage::{Coverage, Seen, coverage};
 use crate::spec::load::{self, Parsed};
 use crate::spec::matcher::Vocabulary;
 use crate::spec::model::{Dialog, ProfileRef};
-use crate::spec::runner::{self, DialogReport, Job, PathRun, Verdict};
+use crate::spec::remote::{self, Target};
+use crate::spec::runner::{self, DialogReport, Job, PathRun, Skip, Verdict};
 use crate::spec::{SpecError, junit};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -50,9 +53,14 @@ pub struct DialogsArgs {
     /// Run every path N times and label each dialog pass / flaky / fail.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
-    /// Replay over HTTP against a running `bot serve` (its web-chat API) instead of in-process.
+    /// Replay over HTTP against a running `bot serve` (its web-chat API) instead of in-process;
+    /// start it at the dialogs' `now` (hidden `--now` / `BOT_NOW`). Checks that need the
+    /// engine's internals are reported as skipped.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// With --target: seconds to wait for each HTTP answer.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -97,12 +105,6 @@ fn print_spec_errors(errors: &[SpecError]) -> ExitCode {
 }
 
 pub fn run(args: DialogsArgs) -> ExitCode {
-    if let Some(url) = &args.target {
-        eprintln!(
-            "bot test dialogs --target {url}: replay over HTTP is not yet available (bot serve has no web-chat API yet); run without --target to replay in-process"
-        );
-        return ExitCode::from(2);
-    }
     let started = Instant::now();
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("dialogs")]
@@ -208,6 +210,30 @@ pub fn run(args: DialogsArgs) -> ExitCode {
         })
         .collect();
 
+    let target = match &args.target {
+        Some(url) => match Target::connect(url, std::time::Duration::from_secs(args.timeout)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("bot test dialogs: {e}");
+                if !matches!(e, remote::TargetError::InvalidUrl { .. }) {
+                    eprintln!(
+                        "  start it first, e.g. `BOT_NOW=<the dialogs' now> bot serve --listen 127.0.0.1:8080`"
+                    );
+                }
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    if let Some(t) = &target {
+        warn_about_the_clock(&t.url, &jobs);
+        if args.coverage {
+            eprintln!(
+                "bot test dialogs: --coverage is left out with --target: intents, templates and effects are not visible over HTTP"
+            );
+        }
+    }
+
     let threads = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -226,13 +252,19 @@ pub fn run(args: DialogsArgs) -> ExitCode {
             bar.inc(1);
         }
     };
-    let reports = runner::run_all(&jobs, args.repeat as usize, threads, &done);
+    let repeat = args.repeat as usize;
+    let reports = match &target {
+        Some(t) => runner::run_all_with(&jobs, threads, &done, &|job| {
+            remote::run_dialog(job, t, repeat)
+        }),
+        None => runner::run_all(&jobs, repeat, threads, &done),
+    };
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
     let elapsed_us = started.elapsed().as_micros() as u64;
 
-    let coverages: Vec<Coverage> = if args.coverage {
+    let coverages: Vec<Coverage> = if args.coverage && target.is_none() {
         profiles
             .iter()
             .map(|(r, l)| {
@@ -258,8 +290,9 @@ pub fn run(args: DialogsArgs) -> ExitCode {
         }
     }
 
+    let target_url = target.as_ref().map(|t| t.url.as_str());
     let out = match args.format {
-        Format::Json => print_json(&reports, &coverages, elapsed_us),
+        Format::Json => print_json(&reports, &coverages, elapsed_us, target_url),
         Format::Table => print_table(&reports, &coverages, elapsed_us, args.verbose),
     };
     if let Err(e) = out {
@@ -269,10 +302,60 @@ pub fn run(args: DialogsArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if reports.iter().all(|r| r.verdict == Verdict::Pass) {
+    let lost = reports
+        .iter()
+        .flat_map(|r| &r.runs)
+        .filter_map(|run| run.failure.as_ref())
+        .find(|f| f.check == "connection");
+    if let (Some(f), Some(url)) = (lost, target_url) {
+        eprintln!(
+            "bot test dialogs: lost the connection to {url}: {}",
+            f.detail
+        );
+        return ExitCode::from(2);
+    }
+    if reports
+        .iter()
+        .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::Skipped))
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Over HTTP the server's clock is its own: say which moment the dialogs assume, so that the
+/// server can be started there (`BOT_NOW`), and when they assume several.
+fn warn_about_the_clock(url: &str, jobs: &[Job<'_>]) {
+    let mut moments: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for j in jobs {
+        if remote::needs_in_process(j.dialog).is_none() {
+            moments
+                .entry(
+                    j.dialog
+                        .now
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+                .or_default()
+                .push(&j.dialog.id);
+        }
+    }
+    let mut lines = Vec::new();
+    for (at, ids) in &moments {
+        lines.push(format!("  now = {at}: {}", ids.join(", ")));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!(
+        "bot test dialogs: note: the dialogs assume a clock the runner cannot set on {url}; start the server with `BOT_NOW=<now> bot serve` (or `--now`) at:\n{}",
+        lines.join("\n")
+    );
+    if moments.len() > 1 {
+        eprintln!(
+            "  they assume {} different moments: run each group with --filter against a server started at its moment; the others will fail on dates",
+            moments.len()
+        );
     }
 }
 
@@ -304,6 +387,10 @@ fn summary(reports: &[DialogReport]) -> serde_json::Value {
         "runs": reports.iter().map(|r| r.runs.len()).sum::<usize>(),
         "variations": reports.iter().map(|r| r.variations).sum::<usize>(),
         "variations_replayed": reports.iter().map(|r| r.variations_replayed).sum::<usize>(),
+        "skipped": count(Verdict::Skipped),
+        "steps": reports.iter().map(|r| r.steps).sum::<usize>(),
+        "steps_skipped": reports.iter().map(|r| r.steps_skipped).sum::<usize>(),
+        "checks_skipped": reports.iter().map(|r| r.checks_skipped).sum::<usize>(),
     })
 }
 
@@ -311,9 +398,13 @@ fn print_json(
     reports: &[DialogReport],
     coverages: &[Coverage],
     elapsed_us: u64,
+    target: Option<&str>,
 ) -> std::io::Result<()> {
     let mut s = summary(reports);
     s["elapsed_us"] = json!(elapsed_us);
+    if let Some(url) = target {
+        s["target"] = json!(url);
+    }
     let mut doc = json!({ "summary": s, "dialogs": reports });
     if !coverages.is_empty() {
         doc["coverage"] = json!(coverages);
@@ -365,7 +456,8 @@ fn print_table(
                     format!("FLAKY ({passed}/{} runs)", r.runs.len())
                 }
                 Verdict::Fail => "FAIL".to_string(),
-            },
+                Verdict::Skipped => "skipped (needs in-process)".to_string(),
+            } + &skipped_note(r),
             fmt_us(r.slowest_turn_us),
         ]);
     }
@@ -443,6 +535,8 @@ fn print_table(
         }
     }
 
+    print_skipped(&mut out, reports)?;
+
     for c in coverages {
         let mut t = Table::new();
         t.load_style(UTF8_FULL)
@@ -475,13 +569,75 @@ fn print_table(
     let s = summary(reports);
     writeln!(
         out,
-        "\n{} dialogs, {} paths, {} runs: {} passed, {} flaky, {} failed in {}",
+        "\n{} dialogs, {} paths, {} runs: {} passed, {} flaky, {} failed{} in {}",
         s["dialogs"],
         s["paths"],
         s["runs"],
         s["passed"],
         s["flaky"],
         s["failed"],
+        if s["skipped"] == 0 {
+            String::new()
+        } else {
+            format!(", {} skipped", s["skipped"])
+        },
         fmt_us(elapsed_us)
+    )?;
+    if s["steps_skipped"] != 0 || s["checks_skipped"] != 0 {
+        writeln!(
+            out,
+            "not checked over HTTP (needs in-process): {} of {} steps, and {} checks of the steps that ran",
+            s["steps_skipped"], s["steps"], s["checks_skipped"]
+        )?;
+    }
+    Ok(())
+}
+
+/// `, 3/8 steps and 5 checks skipped` for a dialog that ran in part over HTTP.
+fn skipped_note(r: &DialogReport) -> String {
+    if r.verdict == Verdict::Skipped || (r.steps_skipped == 0 && r.checks_skipped == 0) {
+        return String::new();
+    }
+    format!(
+        "\n{}/{} steps, {} check{} skipped",
+        r.steps_skipped,
+        r.steps,
+        r.checks_skipped,
+        if r.checks_skipped == 1 { "" } else { "s" }
     )
+}
+
+/// What could not be checked over HTTP, dialog by dialog, step by step, with the reasons.
+fn print_skipped(out: &mut impl Write, reports: &[DialogReport]) -> std::io::Result<()> {
+    for r in reports.iter().filter(|r| !r.skipped.is_empty()) {
+        writeln!(
+            out,
+            "\nskipped in {} ({}) — needs in-process:",
+            r.id, r.file
+        )?;
+        // One line per step and reason: `steps[2] (file:line:col): booked, lead — why`.
+        let mut lines: Vec<(usize, String, &str, Vec<&str>)> = Vec::new();
+        for s in &r.skipped {
+            let what = match s.what.as_str() {
+                Skip::REST => "this step and the rest of the path",
+                Skip::STEP => "this step",
+                w => w,
+            };
+            match lines
+                .iter_mut()
+                .find(|l| l.0 == s.step && l.2 == s.why.as_str())
+            {
+                Some(l) => l.3.push(what),
+                None => lines.push((s.step, s.location.clone(), &s.why, vec![what])),
+            }
+        }
+        for (step, location, why, what) in lines {
+            writeln!(
+                out,
+                "  step {step} at {location}: {} — {why}",
+                what.join(", ")
+            )?;
+        }
+    }
+    Ok(())
 }

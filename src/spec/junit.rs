@@ -1,8 +1,10 @@
 //! JUnit XML for CI systems: one `<testsuite>` per dialog, one `<testcase>` per variation path
 //! (its repetitions folded in: a path that failed in some runs only is a failure of type
-//! `flaky`). The failure body is the same readable diff the terminal shows.
+//! `flaky`). The failure body is the same readable diff the terminal shows. Over HTTP a path
+//! that could run none of its steps is `<skipped>` with the reason, and the checks left out of
+//! a path that ran are listed in its `<system-out>`.
 
-use super::runner::{DialogReport, Verdict};
+use super::runner::{DialogReport, PathRun, Verdict};
 use quick_xml::Writer;
 use quick_xml::events::{BytesCData, BytesDecl, BytesText, Event};
 use std::io::Write;
@@ -52,14 +54,28 @@ pub fn write(reports: &[DialogReport], elapsed_us: u64, out: impl Write) -> std:
     Ok(())
 }
 
+/// Over HTTP: a run that could not send any step of its path.
+fn ran_nothing(r: &DialogReport, run: &PathRun) -> bool {
+    run.failure.is_none() && !run.skipped.is_empty() && run.steps_not_run(r.steps).len() == r.steps
+}
+
 fn suite<W: Write>(w: &mut Writer<W>, r: &DialogReport) -> std::io::Result<()> {
     let failures = (0..r.paths)
         .filter(|p| r.path_verdict(*p) != Verdict::Pass)
+        .count();
+    let skipped = (0..r.paths)
+        .filter(|p| {
+            r.runs
+                .iter()
+                .filter(|x| x.path == *p)
+                .all(|x| ran_nothing(r, x))
+        })
         .count();
     w.create_element("testsuite")
         .with_attribute(("name", clean(&r.id).as_str()))
         .with_attribute(("tests", r.paths.to_string().as_str()))
         .with_attribute(("failures", failures.to_string().as_str()))
+        .with_attribute(("skipped", skipped.to_string().as_str()))
         .with_attribute(("errors", "0"))
         .with_attribute(("time", secs(r.elapsed_us).as_str()))
         .with_attribute(("file", clean(&r.file).as_str()))
@@ -99,7 +115,42 @@ fn case<W: Write>(w: &mut Writer<W>, r: &DialogReport, path: usize) -> std::io::
         .with_attribute(("file", clean(&r.file).as_str()))
         .with_attribute(("time", secs(time).as_str()));
     let Some(failed) = runs.iter().find_map(|x| x.failure.as_ref()) else {
-        el.write_empty()?;
+        let skips: Vec<String> = runs
+            .first()
+            .map(|x| {
+                x.skipped
+                    .iter()
+                    .map(|s| format!("step {} {} {}: {}", s.step, s.step_path, s.what, s.why))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if skips.is_empty() {
+            el.write_empty()?;
+        } else if runs.iter().all(|x| ran_nothing(r, x)) {
+            let why = runs
+                .first()
+                .and_then(|x| x.skipped.first())
+                .map(|s| s.why.clone())
+                .unwrap_or_default();
+            el.write_inner_content(|w| {
+                w.create_element("skipped")
+                    .with_attribute((
+                        "message",
+                        clean(&format!("needs in-process: {why}")).as_str(),
+                    ))
+                    .write_empty()?;
+                Ok(())
+            })?;
+        } else {
+            el.write_inner_content(|w| {
+                w.create_element("system-out")
+                    .write_text_content(BytesText::new(&clean(&format!(
+                        "not checked over HTTP (needs in-process):\n{}",
+                        skips.join("\n")
+                    ))))?;
+                Ok(())
+            })?;
+        }
         return Ok(());
     };
     let passed = runs.iter().filter(|x| x.passed).count();

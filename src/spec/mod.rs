@@ -1,8 +1,9 @@
 //! Dialog specs: the YAML format people write reference dialogs in (`format`), reading and
 //! checking it with precise errors (`load`) into runnable dialogs (`model`), answer matching
 //! (`matcher`, `vars`), replaying a dialog against the engine with a virtual clock and a
-//! throw-away booking store (`replay`), running every variation path and judging it
-//! (`runner`), and the reports made of the results (`coverage`, `junit`).
+//! throw-away booking store (`replay`) or over HTTP against a running `bot serve` (`remote`),
+//! running every variation path and judging it (`runner`), and the reports made of the
+//! results (`coverage`, `junit`).
 //! No terminal output here: `cli::test` renders tables and progress.
 
 pub mod coverage;
@@ -11,6 +12,7 @@ pub mod junit;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod remote;
 pub mod replay;
 pub mod runner;
 pub mod vars;

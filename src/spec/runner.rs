@@ -6,14 +6,15 @@
 
 use super::coverage::Seen;
 use super::load::{parse_date, parse_time};
+use super::matcher::MessageExpect;
 use super::matcher::{Vocabulary, normalize};
 use super::model::{
-    Action, BookingExpect, Dialog, Expect, Press, Step, UnderstoodExpect, Want, When,
+    Action, BookingExpect, Dialog, Expect, Origin, Press, Step, UnderstoodExpect, Want, When,
 };
 use super::replay::{Replay, TurnRecord};
 use super::vars::{self, Vars};
 use crate::domain::{
-    BookingId, ChannelKind, ClientRef, Effect, Event, LeadField, ReminderKind, Reply,
+    BookingId, Button, ChannelKind, ClientRef, Effect, Event, LeadField, ReminderKind, Reply,
 };
 use crate::engine::Engine;
 use chrono::{DateTime, Datelike, Utc};
@@ -125,6 +126,33 @@ pub struct Line {
     pub buttons: Vec<String>,
 }
 
+/// Something a replay over HTTP could not check: a check of a step, the whole step, or this
+/// step and every later one of the path (the conversation on the server would no longer be
+/// the one the spec describes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    /// 1-based number of the step.
+    pub step: usize,
+    pub step_path: String,
+    /// `file:line:column` of the step.
+    pub location: String,
+    /// `rest` (this step and every later one), `step` (this step only), or the check left
+    /// out (`understood`, `booked`, `reminders`, ...).
+    pub what: String,
+    /// Why it needs the in-process replay.
+    pub why: String,
+}
+
+impl Skip {
+    pub const REST: &'static str = "rest";
+    pub const STEP: &'static str = "step";
+
+    /// A check left out of a step that ran (not a step that did not run).
+    pub fn is_check(&self) -> bool {
+        self.what != Skip::REST && self.what != Skip::STEP
+    }
+}
+
 /// One replay of one variation path.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathRun {
@@ -141,6 +169,25 @@ pub struct PathRun {
     pub slowest_turn_us: u64,
     pub elapsed_us: u64,
     pub transcript: Vec<Line>,
+    /// Over HTTP: what this run could not check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skip>,
+}
+
+impl PathRun {
+    /// 0-based steps this run skipped (over HTTP) out of `steps`.
+    pub fn steps_not_run(&self, steps: usize) -> std::collections::BTreeSet<usize> {
+        let mut out = std::collections::BTreeSet::new();
+        for s in &self.skipped {
+            let i = s.step.saturating_sub(1);
+            if s.what == Skip::REST {
+                out.extend(i..steps);
+            } else if s.what == Skip::STEP {
+                out.insert(i);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,6 +196,8 @@ pub enum Verdict {
     Pass,
     Flaky,
     Fail,
+    /// Over HTTP: no step of the dialog could be checked.
+    Skipped,
 }
 
 impl Verdict {
@@ -157,6 +206,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Flaky => "flaky",
             Verdict::Fail => "fail",
+            Verdict::Skipped => "skipped",
         }
     }
 }
@@ -177,9 +227,22 @@ pub struct DialogReport {
     pub verdict: Verdict,
     pub slowest_turn_us: u64,
     pub elapsed_us: u64,
+    /// Over HTTP: steps no path could run (they need the in-process replay).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub steps_skipped: usize,
+    /// Over HTTP: checks left out of steps that ran.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub checks_skipped: usize,
+    /// Over HTTP: everything not checked, once per step and check, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skip>,
     pub runs: Vec<PathRun>,
     #[serde(skip)]
     pub seen: Seen,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl DialogReport {
@@ -200,8 +263,7 @@ impl DialogReport {
 /// Run every path of `job`'s dialog `repeat` times.
 pub fn run_dialog(job: &Job<'_>, repeat: usize) -> DialogReport {
     let started = Instant::now();
-    let dialog = job.dialog;
-    let paths = dialog.paths();
+    let paths = job.dialog.paths();
     let mut runs = Vec::new();
     let mut seen = Seen::default();
     for r in 0..repeat.max(1) {
@@ -209,35 +271,67 @@ pub fn run_dialog(job: &Job<'_>, repeat: usize) -> DialogReport {
             runs.push(run_path(job, i, r, choices, &mut seen));
         }
     }
+    assemble(job.dialog, paths.len(), runs, seen, started)
+}
+
+/// The report of `dialog` from its runs (in-process or over HTTP): which variations were
+/// replayed, what was skipped, and the verdict.
+pub(super) fn assemble(
+    dialog: &Dialog,
+    paths: usize,
+    runs: Vec<PathRun>,
+    seen: Seen,
+    started: Instant,
+) -> DialogReport {
     let mut replayed = std::collections::BTreeSet::new();
+    // Steps no run could check (over HTTP), and the checks left out of steps that ran.
+    let mut never_run: Option<std::collections::BTreeSet<usize>> = None;
+    let mut skipped: Vec<Skip> = Vec::new();
     for run in &runs {
+        let not_run = run.steps_not_run(dialog.steps.len());
         let upto = run.failure.as_ref().map_or(dialog.steps.len(), |f| f.step);
         for (i, (step, c)) in dialog.steps.iter().zip(&run.choices).enumerate().take(upto) {
-            if matches!(step.action, Action::Text(_) | Action::Press(_)) {
+            if matches!(step.action, Action::Text(_) | Action::Press(_)) && !not_run.contains(&i) {
                 replayed.insert((i, *c));
             }
         }
+        never_run = Some(match never_run {
+            None => not_run,
+            Some(n) => n.intersection(&not_run).copied().collect(),
+        });
+        for s in &run.skipped {
+            if !skipped.contains(s) {
+                skipped.push(s.clone());
+            }
+        }
     }
+    skipped.sort_by(|a, b| (a.step, &a.what).cmp(&(b.step, &b.what)));
+    let steps_skipped = never_run.map_or(0, |n| n.len());
     let mut report = DialogReport {
         id: dialog.id.clone(),
         title: dialog.title.clone(),
         file: dialog.file.clone(),
         profile: dialog.profile.to_string(),
         steps: dialog.steps.len(),
-        paths: paths.len(),
+        paths,
         variations: dialog.variation_count(),
         variations_replayed: replayed.len(),
         verdict: Verdict::Pass,
         slowest_turn_us: runs.iter().map(|r| r.slowest_turn_us).max().unwrap_or(0),
         elapsed_us: started.elapsed().as_micros() as u64,
+        steps_skipped,
+        checks_skipped: skipped.iter().filter(|s| s.is_check()).count(),
+        skipped,
         runs,
         seen,
     };
-    let verdicts: Vec<Verdict> = (0..paths.len()).map(|p| report.path_verdict(p)).collect();
+    let verdicts: Vec<Verdict> = (0..paths).map(|p| report.path_verdict(p)).collect();
     report.verdict = if verdicts.contains(&Verdict::Fail) {
         Verdict::Fail
     } else if verdicts.contains(&Verdict::Flaky) {
         Verdict::Flaky
+    } else if report.steps > 0 && report.steps_skipped == report.steps {
+        Verdict::Skipped
     } else {
         Verdict::Pass
     };
@@ -251,6 +345,17 @@ pub fn run_all(
     threads: usize,
     done: &(dyn Fn(&DialogReport) + Sync),
 ) -> Vec<DialogReport> {
+    run_all_with(jobs, threads, done, &|job| run_dialog(job, repeat))
+}
+
+/// Run all jobs with `run` (in-process or over HTTP) on up to `threads` threads, results in
+/// input order.
+pub fn run_all_with(
+    jobs: &[Job<'_>],
+    threads: usize,
+    done: &(dyn Fn(&DialogReport) + Sync),
+    run: &(dyn Fn(&Job<'_>) -> DialogReport + Sync),
+) -> Vec<DialogReport> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<DialogReport>>> = Mutex::new(vec![None; jobs.len()]);
     let workers = threads.clamp(1, jobs.len().max(1));
@@ -260,7 +365,7 @@ pub fn run_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let report = run_dialog(job, repeat);
+                    let report = run(job);
                     done(&report);
                     if let Ok(mut r) = results.lock() {
                         r[i] = Some(report);
@@ -345,14 +450,7 @@ fn run_path(
             turns += 1;
             slowest = slowest.max(rec.elapsed);
             seen.record(rec);
-            for r in &rec.replies {
-                transcript.push(Line {
-                    step: i + 1,
-                    who: "bot",
-                    text: r.text.clone(),
-                    buttons: r.buttons.iter().map(|b| b.title.clone()).collect(),
-                });
-            }
+            push_replies(&mut transcript, i, rec);
         }
         if let Err(f) = check_step(&mut ctx, step, i, &action, &records) {
             failure = Some(*f);
@@ -369,10 +467,23 @@ fn run_path(
         slowest_turn_us: slowest.as_micros() as u64,
         elapsed_us: started.elapsed().as_micros() as u64,
         transcript,
+        skipped: Vec::new(),
     }
 }
 
-type ActionError = (String, String);
+/// The bot's messages of a turn of step `index` (0-based) into the transcript.
+pub(super) fn push_replies(transcript: &mut Vec<Line>, index: usize, rec: &TurnRecord) {
+    for r in &rec.replies {
+        transcript.push(Line {
+            step: index + 1,
+            who: "bot",
+            text: r.text.clone(),
+            buttons: r.buttons.iter().map(|b| b.title.clone()).collect(),
+        });
+    }
+}
+
+pub(super) type ActionError = (String, String);
 
 fn perform(
     ctx: &mut Ctx<'_, '_>,
@@ -392,35 +503,8 @@ fn perform(
             Ok((label, vec![rec]))
         }
         Action::Press(v) => {
-            let press = v
-                .get(choice)
-                .or(v.first())
-                .cloned()
-                .unwrap_or(Press::Index(1));
-            let label = format!("press {press}");
             let buttons = ctx.replay.last_buttons().to_vec();
-            let offered = || {
-                let t: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
-                if t.is_empty() {
-                    "no buttons were offered".to_string()
-                } else {
-                    format!("offered: {}", t.join(", "))
-                }
-            };
-            let found = match &press {
-                Press::Title(t) => {
-                    let t = normalize(&interp(t, &ctx.vars).map_err(|e| (label.clone(), e))?);
-                    buttons.iter().find(|b| normalize(&b.title) == t)
-                }
-                Press::Payload(p) => {
-                    let p = interp(p, &ctx.vars).map_err(|e| (label.clone(), e))?;
-                    buttons.iter().find(|b| b.payload == p)
-                }
-                Press::Index(i) => buttons.get(i.saturating_sub(1)),
-            };
-            let Some(button) = found.cloned() else {
-                return Err((label, format!("no such button ({})", offered())));
-            };
+            let button = find_button(v, choice, &buttons, &ctx.vars)?;
             let label = format!("press «{}»", button.title);
             let rec = ctx
                 .replay
@@ -474,6 +558,42 @@ fn perform(
     }
 }
 
+/// The button of `buttons` (those of the last reply that offered any) that variation
+/// `choice` of a `press:` step means: by title, payload or position.
+pub(super) fn find_button(
+    presses: &[Press],
+    choice: usize,
+    buttons: &[Button],
+    vars: &Vars,
+) -> Result<Button, ActionError> {
+    let press = presses
+        .get(choice)
+        .or(presses.first())
+        .cloned()
+        .unwrap_or(Press::Index(1));
+    let label = format!("press {press}");
+    let found = match &press {
+        Press::Title(t) => {
+            let t = normalize(&vars::interpolate(t, vars).map_err(|e| (label.clone(), e))?);
+            buttons.iter().find(|b| normalize(&b.title) == t)
+        }
+        Press::Payload(p) => {
+            let p = vars::interpolate(p, vars).map_err(|e| (label.clone(), e))?;
+            buttons.iter().find(|b| b.payload == p)
+        }
+        Press::Index(i) => buttons.get(i.saturating_sub(1)),
+    };
+    found.cloned().ok_or_else(|| {
+        let t: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
+        let offered = if t.is_empty() {
+            "no buttons were offered".to_string()
+        } else {
+            format!("offered: {}", t.join(", "))
+        };
+        (label, format!("no such button ({offered})"))
+    })
+}
+
 fn kind_name(k: ReminderKind) -> &'static str {
     match k {
         ReminderKind::DayBefore => "day_before",
@@ -492,8 +612,39 @@ fn fmt_duration(d: chrono::Duration) -> String {
     }
 }
 
+/// A step being checked, as its failures name it.
+pub(super) struct At<'a> {
+    pub step: &'a Step,
+    /// 0-based.
+    pub index: usize,
+    /// What the client did.
+    pub action: &'a str,
+    pub tz: Tz,
+}
+
+impl At<'_> {
+    pub(super) fn fail(
+        &self,
+        records: &[TurnRecord],
+        check: &str,
+        detail: String,
+        allowed: Vec<String>,
+    ) -> Box<Failure> {
+        Box::new(fail(
+            self.step,
+            self.index,
+            self.action.to_string(),
+            records,
+            check,
+            detail,
+            allowed,
+            self.tz,
+        ))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn fail(
+pub(super) fn fail(
     step: &Step,
     index: usize,
     action: String,
@@ -577,18 +728,14 @@ fn check_step(
     action: &str,
     records: &[TurnRecord],
 ) -> StepResult {
-    let tz = ctx.tz;
+    let at = At {
+        step,
+        index,
+        action,
+        tz: ctx.tz,
+    };
     let f = |check: &str, detail: String, allowed: Vec<String>| {
-        Box::new(fail(
-            step,
-            index,
-            action.to_string(),
-            records,
-            check,
-            detail,
-            allowed,
-            tz,
-        ))
+        at.fail(records, check, detail, allowed)
     };
     let budget = step.latency.unwrap_or(ctx.job.dialog.latency);
     if let Some(slow) = records.iter().map(|r| r.elapsed).max()
@@ -612,51 +759,14 @@ fn check_step(
         ));
     }
     if let Some(messages) = &e.messages {
-        let allowed_all = || -> Vec<String> {
-            messages
-                .iter()
-                .enumerate()
-                .flat_map(|(i, (_, m))| {
-                    m.allowed().into_iter().map(move |a| {
-                        if messages.len() > 1 {
-                            format!("message {}: {a}", i + 1)
-                        } else {
-                            a
-                        }
-                    })
-                })
-                .collect()
-        };
-        if messages.len() != replies.len() {
-            return Err(f(
-                "messages",
-                format!(
-                    "expected {} message(s), the bot sent {}",
-                    messages.len(),
-                    replies.len()
-                ),
-                allowed_all(),
-            ));
-        }
-        for (i, ((origin, m), reply)) in messages.iter().zip(&replies).enumerate() {
-            match m.check(reply, &ctx.vars, ctx.job.vocab) {
-                Ok(captured) => ctx.vars.extend(captured),
-                Err(mm) => {
-                    let mut failure = f(
-                        &mm.check,
-                        if messages.len() > 1 {
-                            format!("message {}: {}", i + 1, mm.detail)
-                        } else {
-                            mm.detail
-                        },
-                        m.allowed(),
-                    );
-                    failure.location = origin.to_string();
-                    failure.step_path = origin.path.clone();
-                    return Err(failure);
-                }
+        check_messages(messages, &replies, &mut ctx.vars, ctx.job.vocab).map_err(|m| {
+            let mut failure = f(&m.check, m.detail, m.allowed);
+            if let Some(origin) = m.origin {
+                failure.location = origin.to_string();
+                failure.step_path = origin.path.clone();
             }
-        }
+            failure
+        })?;
     }
     let effects: Vec<&Effect> = records.iter().flat_map(|r| r.effects.iter()).collect();
     check_effects(ctx, e, &effects).map_err(|(c, d, a)| f(&c, d, a))?;
@@ -690,6 +800,68 @@ fn check_step(
                         .join(", ")
                 )],
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A message check that failed: which, why, what was allowed, and where the expected message
+/// was written (None when the number of messages is wrong).
+pub(super) struct MessagesMismatch<'a> {
+    pub check: String,
+    pub detail: String,
+    pub allowed: Vec<String>,
+    pub origin: Option<&'a Origin>,
+}
+
+/// The messages of a step against what the spec expects, in order; values captured from them
+/// are added to `vars`.
+pub(super) fn check_messages<'a>(
+    messages: &'a [(Origin, MessageExpect)],
+    replies: &[&Reply],
+    vars: &mut Vars,
+    vocab: &Vocabulary,
+) -> Result<(), MessagesMismatch<'a>> {
+    if messages.len() != replies.len() {
+        let allowed = messages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, m))| {
+                m.allowed().into_iter().map(move |a| {
+                    if messages.len() > 1 {
+                        format!("message {}: {a}", i + 1)
+                    } else {
+                        a
+                    }
+                })
+            })
+            .collect();
+        return Err(MessagesMismatch {
+            check: "messages".into(),
+            detail: format!(
+                "expected {} message(s), the bot sent {}",
+                messages.len(),
+                replies.len()
+            ),
+            allowed,
+            origin: None,
+        });
+    }
+    for (i, ((origin, m), reply)) in messages.iter().zip(replies).enumerate() {
+        match m.check(reply, vars, vocab) {
+            Ok(captured) => vars.extend(captured),
+            Err(mm) => {
+                return Err(MessagesMismatch {
+                    check: mm.check,
+                    detail: if messages.len() > 1 {
+                        format!("message {}: {}", i + 1, mm.detail)
+                    } else {
+                        mm.detail
+                    },
+                    allowed: m.allowed(),
+                    origin: Some(origin),
+                });
+            }
         }
     }
     Ok(())

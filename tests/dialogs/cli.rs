@@ -1,7 +1,7 @@
 //! The `bot test dialogs` command as CI runs it: exit codes, the table and failure diff, JSON,
 //! JUnit, coverage, filters, and the reference dialogs themselves.
 
-use super::{folder, reminder_dialog, repo};
+use super::{folder, output_text as text, reminder_dialog, repo};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,15 +13,6 @@ fn bot(args: &[&str], dir: &Path) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run bot")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn passing() -> String {
@@ -100,7 +91,7 @@ fn duplicate_ids_unknown_paths_and_target_are_usage_errors() {
     let o = bot(&["a.yaml", "--target", "http://127.0.0.1:9"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("not yet available"),
+        String::from_utf8_lossy(&o.stderr).contains("cannot reach bot serve at http://127.0.0.1:9"),
         "{}",
         text(&o)
     );

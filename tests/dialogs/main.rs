@@ -1,14 +1,16 @@
 //! `bot test dialogs` and the spec runner behind it: every matcher and expectation accepts
 //! what it should and rejects a wrong answer, the runner replays variations, clock, reminders
 //! and captures as documented, malformed specs are rejected with their location, and the
-//! command's exit codes, tables, JSON and JUnit hold. Specs here drive the engine with events
-//! and buttons where they can, so they do not depend on how well the NLU reads Russian.
+//! command's exit codes, tables, JSON and JUnit hold, in-process and over HTTP (`--target`).
+//! Specs here drive the engine with events and buttons where they can, so they do not depend
+//! on how well the NLU reads Russian.
 
 mod cli;
 mod matchers;
 mod parse;
 mod reference;
 mod runner;
+mod target;
 
 use bot::config;
 use bot::engine::Engine;
@@ -109,6 +111,25 @@ pub fn failures(r: &DialogReport) -> String {
         .map(|f| f.render())
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// A command's exit code and both streams, for assertion messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The command exited with `code` and said each of `wants` on stdout.
+pub fn assert_says(o: &std::process::Output, code: i32, wants: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "{}", output_text(o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in wants {
+        assert!(out.contains(want), "{want:?} in {}", output_text(o));
+    }
 }
 
 /// The repository's folder (for the reference dialogs).
