@@ -1,124 +1,153 @@
-//! Prometheus text metrics of the running server, kept in atomics (no registry crate): messages
+//! Metrics of the running server in the OpenMetrics text format (`prometheus-client`): messages
 //! in and out per channel, the reply latency histogram (inbound received → replies ready),
-//! errors by kind, and the outbox queue depth (read from the store at scrape time).
+//! errors by kind, and the queue depth (pending jobs, read from the store at scrape time).
 
 use crate::domain::ChannelKind;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
 
-const CHANNELS: [ChannelKind; 4] = [
-    ChannelKind::Telegram,
-    ChannelKind::Whatsapp,
-    ChannelKind::Instagram,
-    ChannelKind::Web,
-];
+/// The `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Histogram bucket bounds, seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    messages_in: [AtomicU64; 4],
-    messages_out: [AtomicU64; 4],
-    latency_buckets: [AtomicU64; 12],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
-    errors: Mutex<Vec<(&'static str, u64)>>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Channel {
+    channel: &'static str,
 }
 
-fn index(channel: ChannelKind) -> usize {
-    CHANNELS.iter().position(|c| *c == channel).unwrap_or(0)
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    messages_in: Family<Channel, Counter>,
+    messages_out: Family<Channel, Counter>,
+    latency: Histogram,
+    queue_depth: Gauge,
+    errors: Family<Kind, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        let messages_in = Family::<Channel, Counter>::default();
+        let messages_out = Family::<Channel, Counter>::default();
+        // Every channel shows from the start, at 0.
+        for c in ChannelKind::ALL {
+            let label = Channel {
+                channel: c.as_str(),
+            };
+            drop(messages_in.get_or_create(&label));
+            drop(messages_out.get_or_create(&label));
+        }
+        let latency = Histogram::new(BUCKETS);
+        let queue_depth = Gauge::default();
+        let errors = Family::<Kind, Counter>::default();
+        registry.register(
+            "bot_messages_in",
+            "Client messages received",
+            messages_in.clone(),
+        );
+        registry.register(
+            "bot_messages_out",
+            "Replies handed to a channel",
+            messages_out.clone(),
+        );
+        registry.register_with_unit(
+            "bot_reply_latency",
+            "From a message received to its replies ready",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        registry.register(
+            "bot_queue_depth",
+            "Jobs not done yet (outbox, reminders, CRM); -1 when the store cannot tell",
+            queue_depth.clone(),
+        );
+        registry.register("bot_errors", "Errors by kind", errors.clone());
+        Metrics {
+            registry,
+            messages_in,
+            messages_out,
+            latency,
+            queue_depth,
+            errors,
+        }
+    }
 }
 
 impl Metrics {
     pub fn message_in(&self, channel: ChannelKind) {
-        self.messages_in[index(channel)].fetch_add(1, Ordering::Relaxed);
+        self.messages_in
+            .get_or_create(&Channel {
+                channel: channel.as_str(),
+            })
+            .inc();
     }
 
     pub fn messages_out(&self, channel: ChannelKind, n: usize) {
-        let n = u64::try_from(n).unwrap_or(u64::MAX);
-        self.messages_out[index(channel)].fetch_add(n, Ordering::Relaxed);
+        self.messages_out
+            .get_or_create(&Channel {
+                channel: channel.as_str(),
+            })
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     pub fn reply_latency(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.latency.observe(d.as_secs_f64());
     }
 
     pub fn error(&self, kind: &'static str) {
-        let Ok(mut errors) = self.errors.lock() else {
-            return;
-        };
-        match errors.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => *n += 1,
-            None => errors.push((kind, 1)),
-        }
+        self.errors.get_or_create(&Kind { kind }).inc();
     }
 
     /// The exposition text; `queue_depth` is the number of pending jobs (None if unknown).
     pub fn render(&self, queue_depth: Option<i64>) -> String {
+        self.queue_depth.set(queue_depth.unwrap_or(-1));
         let mut out = String::new();
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP bot_messages_in_total Client messages received."
-        );
-        let _ = writeln!(out, "# TYPE bot_messages_in_total counter");
-        for (c, n) in CHANNELS.iter().zip(&self.messages_in) {
-            let _ = writeln!(out, "bot_messages_in_total{{channel=\"{c}\"}} {}", load(n));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP bot_messages_out_total Replies handed to a channel."
-        );
-        let _ = writeln!(out, "# TYPE bot_messages_out_total counter");
-        for (c, n) in CHANNELS.iter().zip(&self.messages_out) {
-            let _ = writeln!(out, "bot_messages_out_total{{channel=\"{c}\"}} {}", load(n));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP bot_reply_latency_seconds From a message received to its replies ready."
-        );
-        let _ = writeln!(out, "# TYPE bot_reply_latency_seconds histogram");
-        for (bound, n) in BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(
-                out,
-                "bot_reply_latency_seconds_bucket{{le=\"{bound}\"}} {}",
-                load(n)
-            );
-        }
-        let count = load(&self.latency_count);
-        let _ = writeln!(
-            out,
-            "bot_reply_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        #[allow(clippy::cast_precision_loss)]
-        let sum = load(&self.latency_sum_micros) as f64 / 1e6;
-        let _ = writeln!(out, "bot_reply_latency_seconds_sum {sum}");
-        let _ = writeln!(out, "bot_reply_latency_seconds_count {count}");
-        let _ = writeln!(
-            out,
-            "# HELP bot_queue_depth Jobs not done yet (outbox, reminders)."
-        );
-        let _ = writeln!(out, "# TYPE bot_queue_depth gauge");
-        let _ = writeln!(out, "bot_queue_depth {}", queue_depth.unwrap_or(-1));
-        let _ = writeln!(out, "# HELP bot_errors_total Errors by kind.");
-        let _ = writeln!(out, "# TYPE bot_errors_total counter");
-        if let Ok(errors) = self.errors.lock() {
-            for (kind, n) in errors.iter() {
-                let _ = writeln!(out, "bot_errors_total{{kind=\"{kind}\"}} {n}");
-            }
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding the metrics failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_exposition() {
+        let m = Metrics::default();
+        m.message_in(ChannelKind::Web);
+        m.messages_out(ChannelKind::Web, 2);
+        m.reply_latency(Duration::from_millis(3));
+        m.error("bad_request");
+        let text = m.render(Some(4));
+        for line in [
+            "bot_messages_in_total{channel=\"web\"} 1",
+            "bot_messages_in_total{channel=\"telegram\"} 0",
+            "bot_messages_out_total{channel=\"web\"} 2",
+            "bot_reply_latency_seconds_count 1",
+            "bot_reply_latency_seconds_bucket{le=\"0.005\"} 1",
+            "bot_reply_latency_seconds_bucket{le=\"0.0025\"} 0",
+            "bot_queue_depth 4",
+            "bot_errors_total{kind=\"bad_request\"} 1",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 }

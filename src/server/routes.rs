@@ -75,10 +75,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         }
     };
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         app.metrics.render(depth),
     )
         .into_response()
