@@ -155,19 +155,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn menu(&self) -> Vec<Button> {
-        let mut b = vec![
-            Button::new("Записаться", Payload::Book.encode()),
-            Button::new("Цены", Payload::Prices.encode()),
-        ];
-        if self
-            .profile
-            .promotions
-            .iter()
-            .any(|p| p.is_valid_on(self.today()))
-        {
-            b.push(Button::new("Акции", Payload::Promos.encode()));
-        }
-        b
+        menu(self.profile, self.today())
     }
 
     fn yes_no(yes: &str, no: &str) -> Vec<Button> {
@@ -1251,4 +1239,16 @@ impl<'a> Ctx<'a> {
         self.conv.stage = Stage::Idle;
         self.conv.draft = Draft::default();
     }
+}
+
+/// What the bot offers to start with: booking, prices, and promotions when one is running.
+pub(super) fn menu(profile: &Profile, today: NaiveDate) -> Vec<Button> {
+    let mut b = vec![
+        Button::new("Записаться", Payload::Book.encode()),
+        Button::new("Цены", Payload::Prices.encode()),
+    ];
+    if profile.promotions.iter().any(|p| p.is_valid_on(today)) {
+        b.push(Button::new("Акции", Payload::Promos.encode()));
+    }
+    b
 }

@@ -120,6 +120,22 @@ impl Engine {
         Engine { profile, nlu }
     }
 
+    /// The greeting a new client sees before writing anything (the web chat page opens with
+    /// it): the profile's `greeting` with the menu of what the bot can do today.
+    pub fn welcome(&self, now: DateTime<Utc>) -> Reply {
+        let today = now
+            .with_timezone(&self.profile.business.timezone)
+            .date_naive();
+        let mut r = reply::say(
+            &self.profile,
+            templates::TemplateKey::Greeting,
+            0,
+            &reply::Values::new(),
+        );
+        r.buttons = flow::menu(&self.profile, today);
+        r
+    }
+
     pub fn profile(&self) -> &Profile {
         &self.profile
     }

@@ -1,26 +1,30 @@
-//! The web chat page (`GET /`), made once at start from `chat.html` and the business profile:
-//! the business's name in the header and title, and its own greeting (the profile's `greeting`
-//! template) as the first message, so an embedded widget speaks like the rest of the bot.
+//! The web chat page (`GET /`), made from `chat.html` and the business profile at each request:
+//! the business's name in the header and title, and the bot's welcome (the profile's
+//! `greeting` with today's menu: book, prices, promotions while one runs) as the first message,
+//! so an embedded widget speaks like the rest of the bot.
 
-use crate::config::Profile;
-use crate::engine::reply::{Values, say};
-use crate::engine::templates::TemplateKey;
+use crate::engine::Engine;
+use chrono::{DateTime, Utc};
 
 const TEMPLATE: &str = include_str!("chat.html");
 
-/// The page for `profile`.
-pub fn chat_page(profile: &Profile) -> String {
-    let greeting = say(profile, TemplateKey::Greeting, 0, &Values::new()).text;
+/// The page as of `now`.
+pub fn chat_page(engine: &Engine, now: DateTime<Utc>) -> String {
+    let welcome = engine.welcome(now);
     TEMPLATE
-        .replace("{{business}}", &script_string(&profile.business.name))
-        .replace("{{greeting}}", &script_string(&greeting))
+        .replace(
+            "{{business}}",
+            &script_value(&engine.profile().business.name),
+        )
+        .replace("{{greeting}}", &script_value(&welcome.text))
+        .replace("{{buttons}}", &script_value(&welcome.buttons))
 }
 
-/// `text` as a JavaScript string literal that is safe inside `<script>`: JSON, with `</`
-/// written as `<\/` so no value can close the script element.
-fn script_string(text: &str) -> String {
-    serde_json::Value::from(text)
-        .to_string()
+/// `value` as a JavaScript literal that is safe inside `<script>`: JSON, with `</` written as
+/// `<\/` so no value can close the script element.
+fn script_value(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "null".into())
         .replace("</", "<\\/")
 }
 
@@ -30,12 +34,14 @@ mod tests {
 
     #[test]
     fn the_page_greets_as_the_business_and_no_name_breaks_the_script() {
-        let page = chat_page(&crate::config::demo_salon());
+        let now = chrono::Utc::now();
+        let page = chat_page(&Engine::new(crate::config::demo_salon()), now);
         assert!(page.contains("«Лаванда»"), "the business name");
+        assert!(page.contains(r#"{"title":"Записаться","payload":"book"}"#));
         assert!(!page.contains("{{"), "every placeholder filled");
         let mut profile = crate::config::demo_clinic();
         profile.business.name = "Клиника \"Береста\" </script><script>alert(1)</script>".into();
-        let page = chat_page(&profile);
+        let page = chat_page(&Engine::new(profile), now);
         assert_eq!(page.matches("</script>").count(), 1, "only the page's own");
         assert!(page.contains(r#"Клиника \"Береста\" <\/script>"#));
     }

@@ -27,9 +27,8 @@ use std::time::Instant;
 pub const MAX_BODY: usize = 16 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
-    let page = Bytes::from(super::page::chat_page(app.engine.profile()));
     Router::new()
-        .route("/", get(move || std::future::ready(Html(page.clone()))))
+        .route("/", get(chat_page))
         .route("/api/v1/messages", post(web_message).get(web_updates))
         .route("/webhooks/telegram", post(telegram_webhook))
         .route("/webhooks/bitrix24", post(super::crm::webhook))
@@ -40,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
+}
+
+async fn chat_page(State(app): State<Arc<App>>) -> Html<String> {
+    Html(super::page::chat_page(&app.engine, app.clock.now()))
 }
 
 async fn not_found() -> ApiError {

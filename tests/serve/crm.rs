@@ -71,7 +71,7 @@ async fn crm_pending(app: &TestApp) -> Vec<Job> {
 
 /// Wait until no CRM job waits.
 async fn crm_done(app: &TestApp) {
-    until(10, "the CRM jobs to be done", || async {
+    until(30, "the CRM jobs to be done", || async {
         crm_pending(app).await.is_empty().then_some(())
     })
     .await;
@@ -79,7 +79,7 @@ async fn crm_done(app: &TestApp) {
 
 /// Wait until every waiting CRM job was tried and put back for later (none is due now).
 async fn crm_waiting(app: &TestApp) -> Vec<Job> {
-    until(10, "the due CRM jobs to be tried", || async {
+    until(30, "the due CRM jobs to be tried", || async {
         let now = app.clock.now();
         let pending = crm_pending(app).await;
         pending.iter().all(|j| j.due_at > now).then_some(pending)
@@ -270,7 +270,7 @@ async fn a_wrong_webhook_dead_letters_with_the_fix_and_a_retry_lands_the_lead() 
     let app = spawn_with_bitrix24(config(&wrong)).await;
     let (written, e164) = phone(2);
     book_on_web(&app, "vera", DAYS[0], NAMES[1], &written).await;
-    let dead = until(10, "the jobs to be dead letters", || async {
+    let dead = until(30, "the jobs to be dead letters", || async {
         let dead = dead_letters(&app).await;
         (dead.len() == 2).then_some(dead)
     })
@@ -397,7 +397,7 @@ async fn status_events_need_the_token_and_record_the_conversion() {
         "old-token",
     );
     emu.set_lead_status(id, "IN_PROCESS");
-    until(10, "the event delivery", || async {
+    until(30, "the event delivery", || async {
         emu.deliveries()
             .iter()
             .any(|d| d.status == Some(401))
@@ -412,7 +412,7 @@ async fn status_events_need_the_token_and_record_the_conversion() {
     emu.unsubscribe_all();
     emu.subscribe("ONCRMLEADUPDATE", &app.url("/webhooks/bitrix24"), APP_TOKEN);
     emu.set_lead_status(id, "CONVERTED");
-    let row = until(10, "the conversion to be recorded", || async {
+    let row = until(30, "the conversion to be recorded", || async {
         store
             .crm_status(CrmEntity::Lead, id as i64)
             .await
@@ -462,7 +462,7 @@ async fn in_simple_mode_the_deal_is_followed() {
     let store = app.store().await;
     let ours = store.leads().await.expect("leads")[0].id;
     // The deal's event may come before the lead's id is known: it is placed all the same.
-    let row = until(10, "the deal to be recorded", || async {
+    let row = until(30, "the deal to be recorded", || async {
         store
             .crm_status(CrmEntity::Deal, deal as i64)
             .await
@@ -478,7 +478,7 @@ async fn in_simple_mode_the_deal_is_followed() {
         "a converted lead in simple mode is not yet a client who came"
     );
     emu.set_deal_stage(deal, "WON");
-    until(10, "the won deal", || async {
+    until(30, "the won deal", || async {
         let rows = store.crm_statuses().await.expect("rows");
         (per(rows).get(&ours) == Some(&CrmSemantic::Converted)).then_some(())
     })
@@ -504,7 +504,7 @@ async fn reconciliation_picks_up_a_change_no_event_told_of() {
     emu.set_lead_status(id as u64, "JUNK");
     let before = emu.calls().len();
     app.clock.advance(chrono::Duration::minutes(16));
-    let row = until(10, "the reconciliation", || async {
+    let row = until(30, "the reconciliation", || async {
         store
             .crm_status(CrmEntity::Lead, id)
             .await
@@ -528,7 +528,7 @@ async fn reconciliation_picks_up_a_change_no_event_told_of() {
     // The next run asks only for what changed since then.
     let before = emu.calls().len();
     app.clock.advance(chrono::Duration::minutes(16));
-    let list = until(10, "the next reconciliation", || async {
+    let list = until(30, "the next reconciliation", || async {
         emu.calls()[before..]
             .iter()
             .find(|c| c.method == "crm.lead.list")
@@ -634,7 +634,7 @@ async fn an_operating_limit_holds_the_job_until_its_reset_not_the_worker() {
     crm_waiting(&app).await;
     emu.set_unavailable(false);
     app.clock.advance(chrono::Duration::minutes(1));
-    let waiting = until(10, "the second lead to meet the limit", || async {
+    let waiting = until(30, "the second lead to meet the limit", || async {
         let now = app.clock.now();
         let pending = crm_pending(&app).await;
         let limited = pending.iter().any(|j| {
@@ -655,7 +655,7 @@ async fn an_operating_limit_holds_the_job_until_its_reset_not_the_worker() {
         "the limit came inside a batch"
     );
     // The job, not the worker, waits for the reset; then the lead lands once.
-    until(10, "the limit's reset", || async {
+    until(30, "the limit's reset", || async {
         client.paused_for().is_none().then_some(())
     })
     .await;
