@@ -2,7 +2,6 @@
 //! schedules the follow-up message for the next morning.
 
 use super::db::{DbArg, block_on};
-use crate::config;
 use crate::domain::BookingId;
 use crate::store::Attendance;
 use anyhow::Context;
@@ -41,10 +40,7 @@ pub struct MarkArgs {
 pub fn run(cmd: BookingCommand) -> ExitCode {
     let BookingCommand::Mark(args) = cmd;
     block_on(async move {
-        let profile = match &args.profile {
-            Some(path) => config::load(path)?,
-            None => config::demo_salon(),
-        };
+        let profile = super::profile_or_demo(args.profile.as_deref())?;
         let now = match &args.now {
             Some(s) => DateTime::parse_from_rfc3339(s)
                 .with_context(|| format!("--now {s:?}: expected RFC 3339"))?

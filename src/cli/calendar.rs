@@ -3,7 +3,7 @@
 
 use super::db::{DbArg, block_on};
 use crate::calendar::ical::{IcsEntry, to_ics};
-use crate::config::{self, Profile};
+use crate::config::Profile;
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use std::io::Write;
@@ -59,10 +59,7 @@ fn bound(profile: &Profile, s: &str, end_of_day: bool) -> anyhow::Result<DateTim
 pub fn run(cmd: CalendarCommand) -> ExitCode {
     let CalendarCommand::Export(args) = cmd;
     block_on(async move {
-        let profile = match &args.profile {
-            Some(path) => config::load(path)?,
-            None => config::demo_salon(),
-        };
+        let profile = super::profile_or_demo(args.profile.as_deref())?;
         let now = Utc::now();
         let from = match &args.from {
             Some(s) => bound(&profile, s, false)?,

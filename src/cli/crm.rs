@@ -397,7 +397,7 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
 /// due `crm_lead` and `crm_booking` jobs, push them, then complete each job, retry it with
 /// backoff, or dead-letter it. A dry run only reads the pending jobs and sends nothing.
 async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let profile = load_profile(&args.profile)?;
+    let profile = super::profile_or_demo(args.profile.as_deref())?;
     let store = args.db.open().await?;
     let (client, mut mapping) = connect()?;
     mapping.tz = profile.business.timezone;
@@ -476,7 +476,7 @@ async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
 
 /// `bot crm reconcile`: once, what `bot serve` does on schedule.
 async fn reconcile_once(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let profile = load_profile(&args.profile)?;
+    let profile = super::profile_or_demo(args.profile.as_deref())?;
     let store = args.db.open().await?;
     let (client, mut mapping) = connect()?;
     mapping.tz = profile.business.timezone;
@@ -524,11 +524,4 @@ async fn reconcile_once(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn load_profile(path: &Option<PathBuf>) -> anyhow::Result<crate::config::Profile> {
-    Ok(match path {
-        Some(path) => crate::config::load(path)?,
-        None => crate::config::demo_salon(),
-    })
 }

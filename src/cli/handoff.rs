@@ -4,7 +4,6 @@
 
 use super::TableFormat as Format;
 use super::db::{DbArg, block_on};
-use crate::config;
 use crate::domain::{ClientRef, Event, Inbound};
 use crate::engine::{Engine, Owner};
 use crate::store::{Outcome, WaitingHandoff};
@@ -59,15 +58,10 @@ pub fn run(cmd: HandoffCommand) -> ExitCode {
     }
 }
 
-fn profile(path: Option<&PathBuf>) -> anyhow::Result<config::Profile> {
-    Ok(match path {
-        Some(path) => config::load(path)?,
-        None => config::demo_salon(),
-    })
-}
-
 async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let tz = profile(args.profile.as_ref())?.business.timezone;
+    let tz = super::profile_or_demo(args.profile.as_deref())?
+        .business
+        .timezone;
     let now = args.now.unwrap_or_else(Utc::now);
     let store = args.db.open().await?;
     let waiting = store.handoffs().await;
@@ -155,7 +149,7 @@ async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
             args.conversation
         );
     };
-    let engine = Engine::new(profile(args.profile.as_ref())?);
+    let engine = Engine::new(super::profile_or_demo(args.profile.as_deref())?);
     let now = args.now.unwrap_or_else(Utc::now);
     let store = args.db.open().await?;
     let result = async {

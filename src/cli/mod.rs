@@ -98,6 +98,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The business profile from `--profile FILE` / `BOT_PROFILE`, or the embedded demo salon.
+pub(crate) fn profile_or_demo(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<crate::config::Profile> {
+    Ok(match path {
+        Some(path) => crate::config::load(path)?,
+        None => crate::config::demo_salon(),
+    })
+}
+
 /// Print an error chain to stderr and return exit code 2 (usage or environment error).
 pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
     eprintln!("error: {err:#}");

@@ -4,7 +4,6 @@
 
 use super::db::DbArg;
 use crate::channels::telegram::{DEFAULT_API_URL, TelegramConfig};
-use crate::config;
 use crate::crm::bitrix24::{Bitrix24, mask_webhook};
 use crate::crm::lead::Mapping;
 use crate::server::{self, Bitrix24Config, Clock, ServeConfig};
@@ -82,10 +81,7 @@ pub(super) fn env_secret(name: &str) -> Option<String> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let profile = match &args.profile {
-        Some(path) => config::load(path)?,
-        None => config::demo_salon(),
-    };
+    let profile = super::profile_or_demo(args.profile.as_deref())?;
     let business = profile.business.name.clone();
     let telegram = env_secret("BOT_TELEGRAM_TOKEN").map(|token| TelegramConfig {
         token,

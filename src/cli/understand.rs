@@ -1,7 +1,6 @@
 //! `bot understand`: messages from the arguments (or one per line from stdin) → one JSON
 //! object per line with exactly the documented keys.
 
-use crate::config;
 use crate::nlu::{Nlu, Understanding};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -57,10 +56,7 @@ impl<'a> Line<'a> {
 }
 
 fn execute(args: Args) -> anyhow::Result<()> {
-    let profile = match &args.profile {
-        Some(path) => config::load(path)?,
-        None => config::demo_salon(),
-    };
+    let profile = super::profile_or_demo(args.profile.as_deref())?;
     let now: DateTime<Utc> = match &args.now {
         Some(s) => DateTime::parse_from_rfc3339(s)
             .with_context(|| {

@@ -595,6 +595,26 @@ impl Bitrix24 {
             .min(self.settings.max_backoff)
     }
 
+    /// A request lost on the wire: wait and let the caller try `again`, or give up with `last`.
+    async fn network_failure(
+        &self,
+        method: &str,
+        attempt: u32,
+        last: String,
+        again: bool,
+    ) -> Result<(), CrmError> {
+        if !again {
+            return Err(CrmError::Unavailable {
+                method: method.to_string(),
+                attempts: attempt,
+                last,
+            });
+        }
+        self.bump(|s| s.network_retries += 1);
+        tokio::time::sleep(self.backoff(attempt)).await;
+        Ok(())
+    }
+
     /// Call one method with JSON `params`; retries what may be retried.
     pub async fn call(
         &self,
@@ -624,17 +644,10 @@ impl Bitrix24 {
                 Err(e) => {
                     // reqwest names the URL, which carries the webhook code: drop it.
                     let e = e.without_url();
-                    let last = format!("network: {}", error_chain(&e));
                     // A request that never connected did not run; otherwise it may have.
-                    if give_up || (retry == Retry::OnlyUnexecuted && !e.is_connect()) {
-                        return Err(CrmError::Unavailable {
-                            method,
-                            attempts: attempt,
-                            last,
-                        });
-                    }
-                    self.bump(|s| s.network_retries += 1);
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                    let again = !give_up && (retry != Retry::OnlyUnexecuted || e.is_connect());
+                    let last = format!("network: {}", error_chain(&e));
+                    self.network_failure(&method, attempt, last, again).await?;
                     continue;
                 }
             };
@@ -657,16 +670,9 @@ impl Bitrix24 {
                 Ok(b) => b,
                 Err(e) => {
                     let e = e.without_url();
+                    let again = !give_up && retry != Retry::OnlyUnexecuted;
                     let last = format!("reading the answer: {}", error_chain(&e));
-                    if give_up || retry == Retry::OnlyUnexecuted {
-                        return Err(CrmError::Unavailable {
-                            method,
-                            attempts: attempt,
-                            last,
-                        });
-                    }
-                    self.bump(|s| s.network_retries += 1);
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                    self.network_failure(&method, attempt, last, again).await?;
                     continue;
                 }
             };

@@ -120,10 +120,9 @@ async fn web_turn(
         return answered_before(app, &inbound_id, &inbound.client).await;
     };
     // The web channel answers in the response itself: the replies are sent now.
-    let sent_at = app.clock.now();
-    for id in &p.replies {
-        app.store.mark_message_sent(*id, sent_at).await?;
-    }
+    app.store
+        .mark_messages_sent(&p.replies, app.clock.now())
+        .await?;
     app.metrics.messages_out(ChannelKind::Web, p.replies.len());
     app.metrics.reply_latency(received.elapsed());
     if !p.replies.is_empty() {

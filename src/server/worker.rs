@@ -249,10 +249,7 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
     match out.client.channel {
         ChannelKind::Web => {
             // Returned in the HTTP response (or lost with it): nothing to push.
-            app.store
-                .mark_message_sent(message, app.clock.now())
-                .await?;
-            Ok(Attempt::Done)
+            Ok(Attempt::Sent(message))
         }
         ChannelKind::Telegram => {
             let Some(api) = &app.telegram else {

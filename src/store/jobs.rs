@@ -310,10 +310,21 @@ impl Store {
         Ok(found)
     }
 
-    /// A reply was handed to its channel at `at` (response-time KPIs read this).
-    pub async fn mark_message_sent(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Replies were handed to their channel at `at` (response-time KPIs read this), in one
+    /// transaction; how many of `ids` are replies.
+    pub async fn mark_messages_sent(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut tx = self.write().await?;
-        let found = tx.mark_message_sent(id, at).await?;
+        let mut found = 0;
+        for id in ids {
+            found += usize::from(tx.mark_message_sent(*id, at).await?);
+        }
         tx.commit().await?;
         Ok(found)
     }

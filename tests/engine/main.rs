@@ -122,6 +122,17 @@ fn text(turn: &Turn) -> String {
         .join("\n")
 }
 
+/// The first reply of the turn is the template `key`.
+#[track_caller]
+fn assert_first_template(turn: &Turn, key: &str) {
+    assert_eq!(
+        turn.replies[0].template.as_deref(),
+        Some(key),
+        "{}",
+        text(turn)
+    );
+}
+
 fn all_text(turn: &Turn) -> String {
     text(turn).to_lowercase()
 }
@@ -132,30 +143,15 @@ fn booking_from_wish_to_confirmed_booking_with_qualified_lead() {
     let t = chat.say("Здравствуйте, хочу записаться на маникюр");
     assert!(t.effects.is_empty(), "{:?}", t.effects);
     assert_eq!(t.replies.len(), 1, "{}", text(&t));
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_datetime"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_datetime");
 
     let t = chat.say("завтра в 3");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_contact"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_contact");
     assert!(text(&t).contains("21.11 в 15:00"), "{}", text(&t));
     assert!(t.replies[0].request_contact);
 
     let t = chat.say("Анна, 8 913 123-45-67");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("booked"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "booked");
     assert!(text(&t).contains("21.11 в 15:00"), "{}", text(&t));
     let booking = t
         .effects
@@ -207,12 +203,7 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
     chat.conv.contact.name = Some("Ольга".into());
     chat.conv.contact.phone = Some("+79131112233".into());
     let t = chat.say("запишите на маникюр завтра в 15:00");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("slot_taken"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "slot_taken");
     assert!(!t.replies[0].buttons.is_empty());
     assert!(
         t.replies[0].buttons.iter().all(|b| b.title != "15:00"),
@@ -222,12 +213,7 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
     let first = t.replies[0].buttons[0].title.clone();
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, &first);
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("booked"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "booked");
     assert!(text(&t).contains(&first), "{} / {first}", text(&t));
 }
 
@@ -266,20 +252,10 @@ fn asked_for_a_day_the_client_can_tap_for_the_nearest_free_slots_instead() {
 fn whatsapp_gives_the_phone_so_only_the_name_is_asked() {
     let mut chat = Chat::new(config::demo_salon(), ChannelKind::Whatsapp, "79134445566");
     let t = chat.say("хочу на мужскую стрижку в понедельник в 12");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_name"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_name");
     assert_eq!(chat.conv.contact.phone.as_deref(), Some("+79134445566"));
     let t = chat.say("Дмитрий");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("booked"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "booked");
     assert!(text(&t).contains("23.11 в 12:00"), "{}", text(&t));
 }
 
@@ -291,12 +267,7 @@ fn shared_contact_card_completes_the_booking() {
         phone: "79137778899".into(),
         name: Some("Вика".into()),
     });
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("booked"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "booked");
     assert_eq!(chat.conv.contact.phone.as_deref(), Some("+79137778899"));
 }
 
@@ -327,19 +298,9 @@ fn a_price_question_mid_booking_is_answered_and_the_booking_waits() {
     let mut chat = Chat::salon();
     chat.say("хочу записаться на маникюр в понедельник в 11");
     let t = chat.say("а сколько стоит маникюр?");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("price_fixed"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "price_fixed");
     let t = chat.say("Маша 89135556677");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("booked"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "booked");
 }
 
 #[test]
@@ -365,12 +326,7 @@ fn cancel_asks_first_then_frees_the_slot_and_invites_back() {
     let mut chat = Chat::salon();
     let id = chat.existing("pedicure", "olga", "2026-11-21T12:00:00+07:00", 90);
     let t = chat.say("хочу отменить запись");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("confirm_cancel"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "confirm_cancel");
     assert!(t.effects.is_empty());
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, "Да, отменить");
@@ -390,12 +346,7 @@ fn price_range_is_explained_then_booking_offered() {
         })
         .expect("coloring has a price range in the demo salon");
     let t = chat.say("сколько стоит окрашивание?");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("price_range"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "price_range");
     assert!(text(&t).contains("от "), "{}", text(&t));
     if let Some(note) = &ranged.price_note {
         assert!(text(&t).contains(note.as_str()), "{}", text(&t));
@@ -405,12 +356,7 @@ fn price_range_is_explained_then_booking_offered() {
         Some("offer_booking")
     );
     let t = chat.say("да");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_datetime"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_datetime");
 }
 
 #[test]
@@ -482,12 +428,7 @@ fn reminder_reply_cant_come_offers_to_move_and_moves() {
         text(&t)
     );
     let t = chat.say("ой не смогу");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("reminder_declined"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "reminder_declined");
     let t = chat.say("давайте на вторник в 11");
     assert!(
         t.effects
@@ -526,12 +467,7 @@ fn no_show_follow_up_offers_a_new_time() {
     assert!(text(&t).contains("19.11"), "{}", text(&t));
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, "Подобрать время");
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_datetime"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_datetime");
 }
 
 #[test]
@@ -633,12 +569,7 @@ fn clinic_books_a_visit_that_mentions_a_symptom_but_escalates_the_question() {
         "{}",
         text(&t)
     );
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("ask_datetime"),
-        "{}",
-        text(&t)
-    );
+    assert_first_template(&t, "ask_datetime");
     let t = chat.say("у ребенка температура 39, что делать?");
     assert!(
         t.effects.contains(&Effect::HandoffRequested {

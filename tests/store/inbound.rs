@@ -170,7 +170,7 @@ async fn outbox_send_marks_the_reply_sent(db: &TestDb) {
         let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap();
         let id = payload["message"].as_i64().expect("message id");
         let sent = now() + Duration::milliseconds(40);
-        assert!(db.store.mark_message_sent(id, sent).await.unwrap());
+        assert_eq!(db.store.mark_messages_sent(&[id], sent).await.unwrap(), 1);
         assert!(db.store.complete_job(job.id, sent).await.unwrap());
         assert!(!db.store.complete_job(job.id, sent).await.unwrap(), "once");
     }
