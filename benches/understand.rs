@@ -42,6 +42,18 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The slowest messages found: one long word (before the bounded typo index a 300-letter
+    // word took seconds), Latin x (transliterated to two letters), thousands of short words,
+    // digits, a 16 KiB mix of booking phrases.
+    let mut worst = c.benchmark_group("understand_worst");
+    for (name, text) in worst_inputs() {
+        worst.throughput(Throughput::Bytes(text.len() as u64));
+        worst.bench_function(name, |b| {
+            b.iter(|| black_box(nlu.understand(black_box(&text), now)))
+        });
+    }
+    worst.finish();
     for (name, profile) in [
         ("salon", bot::config::demo_salon()),
         ("clinic", bot::config::demo_clinic()),
@@ -50,6 +62,57 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(Nlu::new(&profile)))
         });
     }
+}
+
+/// Messages of up to 16 KiB that stress each step of understanding.
+fn worst_inputs() -> Vec<(&'static str, String)> {
+    const LETTERS: &str = "абвгдежзиклмнопрстуфхцчшщыэюя";
+    const BODY: usize = 16 * 1024;
+    // A fixed pseudo-random walk over the alphabet (no rand dependency, same input every run).
+    let word = |len: usize, seed: usize| -> String {
+        let letters: Vec<char> = LETTERS.chars().collect();
+        (0..len)
+            .map(|i| letters[(i * 7 + seed * 13 + i * i * 3) % letters.len()])
+            .collect()
+    };
+    let fill = |unit: &dyn Fn(usize) -> String| -> String {
+        let mut s = String::new();
+        let mut i = 0;
+        while s.len() < BODY {
+            s.push_str(&unit(i));
+            s.push(' ');
+            i += 1;
+        }
+        while s.len() > BODY {
+            s.pop();
+        }
+        s
+    };
+    vec![
+        ("word_300", word(300, 1)),
+        ("word_4096", word(4096, 2)),
+        ("latin_x_4096", "x".repeat(4096)),
+        ("words_of_10_16k", fill(&|i| word(10, i))),
+        ("words_of_25_16k", fill(&|i| word(25, i))),
+        (
+            "digits_16k",
+            fill(&|i| format!("{}", 10_000 + i * 7919 % 90_000)),
+        ),
+        (
+            "booking_phrases_16k",
+            fill(&|i| {
+                [
+                    "хочу",
+                    "на маникюрчик",
+                    "завтра в 3",
+                    "меня зовут Аня",
+                    "89131234567",
+                    "записатся",
+                ][i % 6]
+                    .to_string()
+            }),
+        ),
+    ]
 }
 
 criterion_group!(benches, bench);

@@ -74,6 +74,11 @@ impl Understanding {
     }
 }
 
+/// The most characters of one message that are read: a messenger text is at most 4 096
+/// characters (Telegram, MAX, VK), and whatever a client pastes beyond that is not a booking
+/// request. With every step linear in its input, this bounds the work per message.
+pub const MAX_UNDERSTOOD_CHARS: usize = 4096;
+
 /// Understanding compiled for one profile.
 pub struct Nlu {
     tz: Tz,
@@ -119,6 +124,10 @@ impl Nlu {
 
     /// Understand one message sent at `now`.
     pub fn understand(&self, text: &str, now: DateTime<Utc>) -> Understanding {
+        let text = match text.char_indices().nth(MAX_UNDERSTOOD_CHARS) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
         let mut u = Understanding::empty();
         let norm = normalize::normalize(text);
 

@@ -2,14 +2,21 @@
 //! intent keywords): Damerau–Levenshtein distance ≤ 1 for words of 5+ letters, ≤ 2 for 8+,
 //! found through a symmetric-delete index (the SymSpell idea) so a lookup costs a handful of
 //! hash probes instead of a scan, then verified with `strsim`. Built once per profile.
+//!
+//! The cost of a lookup is bounded whatever the client writes: a word longer than the longest
+//! vocabulary word plus the largest edit distance cannot be a typo of any of them and is not
+//! looked at, so the delete-variants of a lookup are at most about (longest + 2)² short strings,
+//! each one hash probe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
     words: Vec<String>,
     /// Delete-variants (and the words themselves) → indexes into `words`.
     index: HashMap<String, Vec<u32>>,
+    /// Characters in the longest word.
+    longest: usize,
 }
 
 /// Largest edit distance tolerated for a word of `len` characters.
@@ -21,26 +28,27 @@ fn max_distance(len: usize) -> usize {
     }
 }
 
-fn deletes(word: &str, depth: usize, out: &mut Vec<String>) {
-    if depth == 0 {
-        return;
-    }
-    let chars: Vec<char> = word.chars().collect();
-    if chars.len() <= 1 {
-        return;
-    }
-    for i in 0..chars.len() {
-        let d: String = chars
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i)
-            .map(|(_, c)| *c)
-            .collect();
-        if !out.contains(&d) {
-            out.push(d.clone());
-            deletes(&d, depth - 1, out);
+/// Every string `word` becomes with up to `depth` characters deleted (not `word` itself),
+/// each once.
+fn deletes(word: &str, depth: usize) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let mut frontier = vec![word.chars().collect::<Vec<char>>()];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for chars in &frontier {
+            if chars.len() <= 1 {
+                continue;
+            }
+            for i in 0..chars.len() {
+                let d: Vec<char> = chars[..i].iter().chain(&chars[i + 1..]).copied().collect();
+                if out.insert(d.iter().collect::<String>()) {
+                    next.push(d);
+                }
+            }
         }
+        frontier = next;
     }
+    out
 }
 
 impl Vocabulary {
@@ -65,9 +73,10 @@ impl Vocabulary {
             return;
         }
         let id = self.words.len() as u32;
-        let mut keys = vec![word.clone()];
-        deletes(&word, max_distance(word.chars().count()), &mut keys);
-        for k in keys {
+        let len = word.chars().count();
+        self.longest = self.longest.max(len);
+        let keys = deletes(&word, max_distance(len));
+        for k in std::iter::once(word.clone()).chain(keys) {
             let ids = self.index.entry(k).or_default();
             if !ids.contains(&id) {
                 ids.push(id);
@@ -93,13 +102,13 @@ impl Vocabulary {
         }
         let len = word.chars().count();
         let max = max_distance(len);
-        if max == 0 {
+        // Too long to be within `max` edits of any word: no lookup at all.
+        if max == 0 || len > self.longest + max {
             return None;
         }
-        let mut keys = vec![word.to_string()];
-        deletes(word, max, &mut keys);
+        let keys = deletes(word, max);
         let mut best: Option<(usize, u32)> = None;
-        for k in &keys {
+        for k in std::iter::once(word).chain(keys.iter().map(String::as_str)) {
             let Some(ids) = self.index.get(k) else {
                 continue;
             };
@@ -154,5 +163,27 @@ mod tests {
         assert_eq!(v.correct("сред"), None, "short words are not corrected");
         assert_eq!(v.correct("погода"), None);
         assert_eq!(v.correct("утра"), None);
+    }
+
+    #[test]
+    fn words_longer_than_any_typo_are_not_looked_at() {
+        let v = Vocabulary::new(["послезавтра", "завтра"]);
+        assert_eq!(
+            v.correct("послезавтраа"),
+            Some("послезавтра"),
+            "one letter more"
+        );
+        assert_eq!(v.correct("пооослезавтраа"), None, "three letters more");
+        let long: String = "абвгдежзиклмнопрст".chars().cycle().take(3000).collect();
+        assert_eq!(v.correct(&long), None);
+    }
+
+    #[test]
+    fn deletes_are_unique_and_complete() {
+        let d = deletes("абв", 2);
+        let mut got: Vec<&str> = d.iter().map(String::as_str).collect();
+        got.sort_unstable();
+        assert_eq!(got, ["а", "аб", "ав", "б", "бв", "в"]);
+        assert_eq!(deletes("аааа", 2).len(), 2, "аaa and аа, each once");
     }
 }

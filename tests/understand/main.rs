@@ -2,6 +2,7 @@
 //! the expected intent and entities, per-field accuracy against the goals, the
 //! `bot understand` command line, and a never-panics property.
 
+mod bounded;
 mod cli;
 mod corpus;
 mod profiles;
