@@ -244,6 +244,19 @@ impl Store {
     }
 }
 
+/// Whether a pooled connection may serve the next transaction. A COMMIT that failed (a full
+/// disk, an I/O error) can leave a connection inside its transaction: SQLite may have rolled it
+/// back itself, so the ROLLBACK of the dropped transaction fails too and the driver still counts
+/// one level. Such a connection is closed (the pool opens a fresh one) instead of failing every
+/// later write until restart.
+fn reusable<C: sqlx::Connection>(conn: &C) -> bool {
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        return false;
+    }
+    true
+}
+
 /// A runtime migrator over embedded `(version, description, SQL)` migrations.
 fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;

@@ -16,6 +16,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     Ok(PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(30))
+        .before_acquire(|conn, _| Box::pin(async move { Ok(super::reusable(&*conn)) }))
         .connect_with(options)
         .await?)
 }

@@ -33,6 +33,7 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         .foreign_keys(true);
     Ok(SqlitePoolOptions::new()
         .max_connections(4)
+        .before_acquire(|conn, _| Box::pin(async move { Ok(super::reusable(&*conn)) }))
         .connect_with(options)
         .await?)
 }

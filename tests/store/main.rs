@@ -33,6 +33,7 @@ macro_rules! both {
 mod calendar_export;
 mod cli;
 mod crm;
+mod disk_full;
 mod inbound;
 mod race;
 mod reminders;
