@@ -86,6 +86,40 @@ pub struct App {
     pub started: i64,
     /// When the worker last sent to each Telegram chat (one message per second per chat).
     pace: std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+    /// Liveness of the send worker for `/readyz`.
+    pub(crate) worker_beat: Beat,
+    /// How often the worker looks for due jobs when nothing wakes it.
+    pub(crate) worker_interval: Duration,
+    /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
+    pub(crate) ready_probe: tokio::sync::Mutex<()>,
+}
+
+/// When a loop last made progress (monotonic).
+#[derive(Debug)]
+pub(crate) struct Beat {
+    origin: std::time::Instant,
+    /// Milliseconds since `origin` at the last beat.
+    last_ms: AtomicU64,
+}
+
+impl Beat {
+    fn new() -> Beat {
+        Beat {
+            origin: std::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn beat(&self) {
+        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since the last beat.
+    pub(crate) fn age(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last)
+    }
 }
 
 impl App {
@@ -139,6 +173,9 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         seq: AtomicU64::new(0),
         started,
         pace: std::sync::Mutex::default(),
+        worker_beat: Beat::new(),
+        worker_interval: config.worker_interval,
+        ready_probe: tokio::sync::Mutex::new(()),
     };
     Ok(Bound {
         app: Arc::new(app),

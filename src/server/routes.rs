@@ -53,17 +53,51 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the store answers and every migration is applied.
-async fn readyz(State(app): State<Arc<App>>) -> Response {
+/// How long the readiness write may take: a healthy database commits one row in
+/// milliseconds, while a writer holding the lock makes it wait for the busy timeout.
+const READY_WRITE_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why the bot cannot work now, if it cannot.
+async fn not_ready(app: &App) -> Option<&'static str> {
     match app.store.migration_status().await {
-        Ok(m) if m.iter().all(|m| m.applied) => Json(json!({ "status": "ready" })).into_response(),
-        Ok(_) => {
-            let body = json!({ "status": "not_ready", "reason": "migrations pending" });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
+        Ok(m) if m.iter().all(|m| m.applied) => {}
+        Ok(_) => return Some("migrations pending"),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            let body = json!({ "status": "not_ready", "reason": "store unreachable" });
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            return Some("store unreachable");
+        }
+    }
+    // One probe at a time: while an earlier write still waits, the store is not ready.
+    let Ok(_probe) = app.ready_probe.try_lock() else {
+        return Some("store write stalled");
+    };
+    match tokio::time::timeout(READY_WRITE_BOUND, app.store.heartbeat(app.clock.now())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the store refuses writes");
+            return Some("store refuses writes");
+        }
+        Err(_) => return Some("store write stalled"),
+    }
+    if worker_stalled(app.worker_beat.age(), app.worker_interval) {
+        return Some("worker stalled");
+    }
+    None
+}
+
+/// The worker wakes at least every `interval`; a tick that waits for a busy database may take
+/// the busy timeout. Older than both, with a margin, it is stuck (or gone).
+fn worker_stalled(age: std::time::Duration, interval: std::time::Duration) -> bool {
+    age > (interval * 3).max(std::time::Duration::from_secs(30))
+}
+
+/// Ready when migrations are applied, a write transaction commits within a short bound and
+/// the worker loop made progress recently.
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match not_ready(&app).await {
+        None => Json(json!({ "status": "ready" })).into_response(),
+        Some(reason) => {
+            let body = json!({ "status": "not_ready", "reason": reason });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
@@ -374,4 +408,23 @@ fn forward_during_handoff(app: &App, inbound: &Inbound, turn: &crate::engine::Tu
             tracing::warn!(error = %e, "forwarding to the managers' chat failed");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_stalled;
+    use std::time::Duration;
+
+    #[test]
+    fn a_worker_is_stalled_only_past_its_interval_and_the_busy_timeout() {
+        let s = Duration::from_secs;
+        assert!(!worker_stalled(s(0), s(1)));
+        assert!(
+            !worker_stalled(s(29), s(1)),
+            "within the busy-timeout margin"
+        );
+        assert!(worker_stalled(s(31), s(1)));
+        assert!(!worker_stalled(s(40), s(15)), "three intervals of 15 s");
+        assert!(worker_stalled(s(46), s(15)));
+    }
 }

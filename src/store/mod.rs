@@ -203,6 +203,15 @@ impl Store {
             .collect())
     }
 
+    /// One write transaction that writes the heartbeat row and commits: whether the database
+    /// takes writes now (`/readyz`). Fails on a read-only or full database; waits (up to the
+    /// busy timeout) behind a writer that holds the lock, so callers bound it.
+    pub async fn heartbeat(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        tx.beat(now).await?;
+        tx.commit().await
+    }
+
     /// Close the pool: waits for connections to be returned (SQLite checkpoints the WAL).
     pub async fn close(&self) {
         match &self.backend {

@@ -38,4 +38,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "send started",
         include_str!("../../migrations/postgres/0003_send_started.sql"),
     ),
+    (
+        4,
+        "heartbeat",
+        include_str!("../../migrations/postgres/0004_heartbeat.sql"),
+    ),
 ];

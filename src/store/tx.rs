@@ -203,6 +203,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Write the heartbeat row: proof that this database takes writes now.
+    pub(super) async fn beat(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO heartbeat (id, beat_at) VALUES (1, $1) \
+                           ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at";
+        on!(self, |c| sqlx::query(SQL)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     // ---- dedup ------------------------------------------------------------------------------
 
     /// Record `id` as processed; false when it already was (a redelivered webhook). On

@@ -20,3 +20,5 @@ mod chromium;
 mod cli;
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;
+#[path = "../support/tmpfs.rs"]
+mod tmpfs;

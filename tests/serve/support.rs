@@ -61,6 +61,20 @@ pub async fn spawn_with_bitrix24(bitrix24: Bitrix24Config) -> TestApp {
     spawn_on(dir, None, friday_10am(), false, bitrix24).await
 }
 
+/// The web-only server with its SQLite file in `dir` (a folder on a test file system), the
+/// database URL ending in `options` (`?mode=ro`, or empty).
+pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
+    spawn_opts(
+        dir,
+        None,
+        friday_10am(),
+        false,
+        Bitrix24Config::default(),
+        options,
+    )
+    .await
+}
+
 async fn spawn(with_telegram: bool) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,8 +101,19 @@ async fn spawn_on(
     polling: bool,
     bitrix24: Bitrix24Config,
 ) -> TestApp {
+    spawn_opts(dir, emulator, start, polling, bitrix24, "").await
+}
+
+async fn spawn_opts(
+    dir: tempfile::TempDir,
+    emulator: Option<TelegramEmulator>,
+    start: DateTime<Utc>,
+    polling: bool,
+    bitrix24: Bitrix24Config,
+    options: &str,
+) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let db_url = format!("sqlite://{}{options}", dir.path().join("bot.db").display());
     let clock = Clock::starting_at(start);
     let config = ServeConfig {
         profile: bot::config::demo_salon(),

@@ -5,55 +5,9 @@
 //! (needs root; skipped without it unless `CI` is set).
 
 use crate::support::{client, engine, now};
+use crate::tmpfs::SmallDisk;
 use bot::domain::{Event, Inbound};
 use bot::store::{Outcome, Store};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A small tmpfs, unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount() -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if mounted {
-            return Some(SmallDisk { dir });
-        }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs to mount a tmpfs (run as root)"
-        );
-        eprintln!("skipping the disk-full test: cannot mount a tmpfs here");
-        None
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
-/// Fill the file system with one file until it refuses more.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("filler");
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).and_then(|()| f.sync_all()).is_ok() {}
-    path
-}
 
 async fn say(store: &Store, n: usize) -> Result<Outcome, bot::store::StoreError> {
     let inbound = Inbound {
@@ -70,7 +24,7 @@ async fn say(store: &Store, n: usize) -> Result<Outcome, bot::store::StoreError>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_recover_when_the_disk_has_space_again() {
-    let Some(disk) = SmallDisk::mount() else {
+    let Some(disk) = SmallDisk::mount(2) else {
         return;
     };
     let url = format!("sqlite://{}", disk.path().join("bot.db").display());
@@ -81,7 +35,7 @@ async fn writes_recover_when_the_disk_has_space_again() {
         acknowledged.push(n);
     }
 
-    let filler = fill(disk.path());
+    let filler = disk.fill();
     let mut failed = 0;
     for n in 5..200 {
         match say(&store, n).await {

@@ -40,3 +40,5 @@ mod reminders;
 mod restart;
 mod scheduler;
 mod support;
+#[path = "../support/tmpfs.rs"]
+mod tmpfs;
