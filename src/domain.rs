@@ -303,6 +303,39 @@ pub enum Event {
     Released,
 }
 
+impl Event {
+    /// The event with [`clean_text`] applied to everything the client wrote.
+    pub fn cleaned(self) -> Event {
+        let clean = |s: String| match clean_text(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(c) => c,
+        };
+        match self {
+            Event::Text { text } => Event::Text { text: clean(text) },
+            Event::Button { payload } => Event::Button {
+                payload: clean(payload),
+            },
+            Event::Contact { phone, name } => Event::Contact {
+                phone: clean(phone),
+                name: name.map(clean),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Text as the bot keeps it: control characters other than newline and tab removed, the same
+/// on every channel and both backends. PostgreSQL refuses NUL in text (a message with `\u0000`
+/// failed there and was refetched forever), and the others only garble managers' screens.
+pub fn clean_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let kept = |c: &char| !c.is_control() || matches!(c, '\n' | '\t');
+    if s.chars().all(|c| kept(&c)) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().filter(kept).collect())
+    }
+}
+
 /// One inbound event from one client at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {
@@ -560,5 +593,37 @@ impl CrmSemantic {
 impl fmt::Display for CrmSemantic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_text_drops_control_characters_but_keeps_lines() {
+        for (raw, want) in [
+            ("привет", "привет"),
+            ("при\u{0}вет", "привет"),
+            ("a\u{1b}[31mb", "a[31mb"),
+            (
+                "строка 1\nстрока 2\tи табуляция",
+                "строка 1\nстрока 2\tи табуляция",
+            ),
+            ("\u{7f}\u{85}\r", ""),
+        ] {
+            assert_eq!(clean_text(raw), want, "{raw:?}");
+        }
+        let e = Event::Contact {
+            phone: "+7\u{0}913".into(),
+            name: Some("Ан\u{0}на".into()),
+        };
+        assert_eq!(
+            e.cleaned(),
+            Event::Contact {
+                phone: "+7913".into(),
+                name: Some("Анна".into())
+            }
+        );
     }
 }

@@ -174,7 +174,33 @@ fn from_raw(raw: RawUpdate, now: DateTime<Utc>, groups: &[i64]) -> Update {
     };
     Update {
         update_id: raw.update_id,
-        kind,
+        kind: cleaned(kind),
+    }
+}
+
+/// Control characters (a NUL above all, which PostgreSQL refuses) never get past parsing.
+fn cleaned(kind: UpdateKind) -> UpdateKind {
+    match kind {
+        UpdateKind::Inbound {
+            mut inbound,
+            callback_id,
+        } => {
+            inbound.event = inbound.event.cleaned();
+            UpdateKind::Inbound {
+                inbound,
+                callback_id,
+            }
+        }
+        UpdateKind::GroupReply {
+            chat_id,
+            text,
+            replied_to,
+        } => UpdateKind::GroupReply {
+            chat_id,
+            text: crate::domain::clean_text(&text).into_owned(),
+            replied_to,
+        },
+        other => other,
     }
 }
 

@@ -3,7 +3,7 @@
 //! and their validation; the server handler calls [`WebMessage::into_inbound`] and
 //! [`WebResponse::new`].
 
-use crate::domain::{Button, ChannelKind, ClientRef, Event, Inbound, Reply};
+use crate::domain::{Button, ChannelKind, ClientRef, Event, Inbound, Reply, clean_text};
 use crate::store::StoredMessage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,7 @@ impl WebMessage {
             }
             (None, None) => return Err(Invalid("missing field: text or button".into())),
             (Some(text), None) => {
+                let text = clean_text(&text).into_owned();
                 if text.trim().is_empty() {
                     return Err(Invalid("text must not be empty".into()));
                 }
@@ -67,6 +68,7 @@ impl WebMessage {
                 Event::Text { text }
             }
             (None, Some(payload)) => {
+                let payload = clean_text(&payload).into_owned();
                 if payload.is_empty() || payload.len() > MAX_BUTTON {
                     return Err(Invalid(format!("button must be 1 to {MAX_BUTTON} bytes")));
                 }
@@ -74,10 +76,18 @@ impl WebMessage {
             }
         };
         let inbound_id = match self.message_id {
-            Some(id) if !id.is_empty() && id.len() <= MAX_CLIENT_ID => {
+            Some(id)
+                if !id.is_empty()
+                    && id.len() <= MAX_CLIENT_ID
+                    && !id.chars().any(char::is_control) =>
+            {
                 format!("web:{client_id}:{id}")
             }
-            Some(_) => return Err(Invalid("message_id must be 1 to 128 bytes".into())),
+            Some(_) => {
+                return Err(Invalid(
+                    "message_id must be 1 to 128 bytes without control characters".into(),
+                ));
+            }
             None => fresh_id(),
         };
         let inbound = Inbound {

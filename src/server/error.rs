@@ -35,9 +35,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) | ApiError::Store(StoreError::Contended(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(e) if e.is_busy() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,7 +49,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Unavailable(_) | ApiError::Store(StoreError::Contended(_)) => "unavailable",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Store(e) if e.is_busy() => "unavailable",
             ApiError::Store(_) => "internal",
         }
     }
@@ -88,6 +88,28 @@ impl IntoResponse for ApiError {
             self.to_string()
         };
         let body = json!({ "error": self.code(), "message": message });
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, not broken: the sender may try again in a moment (webhooks do).
+            return (status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_is_503_with_retry_after_and_a_broken_one_500() {
+        for (e, want) in [
+            (StoreError::Contended(20), 503),
+            (StoreError::Db(sqlx::Error::PoolTimedOut), 503),
+            (StoreError::Db(sqlx::Error::RowNotFound), 500),
+        ] {
+            let r = ApiError::Store(e).into_response();
+            assert_eq!(r.status().as_u16(), want);
+            assert_eq!(r.headers().contains_key("retry-after"), want == 503);
+        }
     }
 }

@@ -12,6 +12,9 @@ use tokio::sync::watch;
 
 /// Seconds one `getUpdates` call waits for updates.
 const POLL_TIMEOUT: u64 = 25;
+/// Attempts at one update before it is given up and polling moves past it, so one update the
+/// store cannot take never blocks every later one.
+pub const MAX_UPDATE_ATTEMPTS: u32 = 5;
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let Some(api) = app.telegram.clone() else {
@@ -22,6 +25,8 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
     tracing::info!("telegram: polling for updates");
     let mut offset: Option<i64> = None;
+    // The update that failed last and how many times in a row.
+    let mut failing: Option<(i64, u32)> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -36,12 +41,30 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 let mut failed = None;
                 for update in updates {
                     let id = update.update_id;
-                    if let Err(e) = handle_update(&app, &api, update, Instant::now()).await {
-                        tracing::error!(update_id = id, error = %e, "update not processed");
-                        app.metrics.error("telegram_polling");
-                        failed = Some(id);
-                        break;
+                    let Err(e) = handle_update(&app, &api, update, Instant::now()).await else {
+                        continue;
+                    };
+                    app.metrics.error("telegram_polling");
+                    let attempts = match failing {
+                        Some((f, n)) if f == id => n + 1,
+                        _ => 1,
+                    };
+                    if attempts >= MAX_UPDATE_ATTEMPTS {
+                        // Dead letter: logged with its id and cause, counted, and passed over.
+                        tracing::error!(
+                            update_id = id,
+                            attempts,
+                            error = %e,
+                            "telegram update given up after repeated failures; moving on"
+                        );
+                        app.metrics.error("telegram_update_dropped");
+                        failing = None;
+                        continue;
                     }
+                    tracing::error!(update_id = id, attempts, error = %e, "update not processed");
+                    failing = Some((id, attempts));
+                    failed = Some(id);
+                    break;
                 }
                 // After a failure, fetch that update again (the ones before it are deduped).
                 offset = failed.or(next).or(offset);

@@ -99,6 +99,23 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database was busy (other writers kept the lock, a lock wait timed out, a deadlock was
+    /// broken) rather than broken: the request may succeed when tried again (HTTP 503).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Contended(_)) || self.is_retryable() || self.is_lock_timeout()
+    }
+
+    /// PostgreSQL `lock_not_available` (a `lock_timeout` expired) or `query_canceled` by
+    /// `statement_timeout`.
+    fn is_lock_timeout(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return matches!(self, StoreError::Db(sqlx::Error::PoolTimedOut));
+        };
+        matches!(e.code().as_deref(), Some("55P03" | "57014"))
+    }
+}
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {

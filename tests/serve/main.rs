@@ -6,6 +6,7 @@ mod crash;
 mod crm;
 mod handoff;
 mod health;
+mod hygiene;
 mod polling;
 mod support;
 mod telegram;

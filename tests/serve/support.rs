@@ -64,13 +64,94 @@ pub async fn spawn_with_bitrix24(bitrix24: Bitrix24Config) -> TestApp {
 /// The web-only server with its SQLite file in `dir` (a folder on a test file system), the
 /// database URL ending in `options` (`?mode=ro`, or empty).
 pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
+    let url = format!("sqlite://{}{options}", dir.path().join("bot.db").display());
     spawn_opts(
         dir,
         None,
         friday_10am(),
         false,
         Bitrix24Config::default(),
-        options,
+        Some(url),
+    )
+    .await
+}
+
+/// A fresh schema on the test PostgreSQL (`TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/test`), dropped on drop; None (skip) when the server is
+/// down and `CI` is not set.
+pub struct PgSchema {
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> Option<PgSchema> {
+        let base = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let admin = match sqlx::PgPool::connect(&base).await {
+            Ok(pool) => pool,
+            Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs PostgreSQL: {e}"),
+            Err(e) => {
+                eprintln!("skipping the PostgreSQL run: {base}: {e}");
+                return None;
+            }
+        };
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "serve_test_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let url = format!("{base}?options[search_path]={name}");
+        Some(PgSchema { url, base, name })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&base).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Telegram polling (or only the web chat) on the PostgreSQL database at `url`.
+pub async fn spawn_on_postgres(url: &str, polling: bool) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let emulator = if polling {
+        Some(TelegramEmulator::start(TOKEN).await)
+    } else {
+        None
+    };
+    spawn_opts(
+        dir,
+        emulator,
+        friday_10am(),
+        polling,
+        Bitrix24Config::default(),
+        Some(url.to_string()),
     )
     .await
 }
@@ -101,7 +182,7 @@ async fn spawn_on(
     polling: bool,
     bitrix24: Bitrix24Config,
 ) -> TestApp {
-    spawn_opts(dir, emulator, start, polling, bitrix24, "").await
+    spawn_opts(dir, emulator, start, polling, bitrix24, None).await
 }
 
 async fn spawn_opts(
@@ -110,10 +191,11 @@ async fn spawn_opts(
     start: DateTime<Utc>,
     polling: bool,
     bitrix24: Bitrix24Config,
-    options: &str,
+    db_url: Option<String>,
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db_url = format!("sqlite://{}{options}", dir.path().join("bot.db").display());
+    let db_url =
+        db_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bot.db").display()));
     let clock = Clock::starting_at(start);
     let config = ServeConfig {
         profile: bot::config::demo_salon(),
