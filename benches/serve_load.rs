@@ -36,6 +36,7 @@ async fn main() {
         telegram_polling: false,
         managers_chat: None,
         bitrix24: server::Bitrix24Config::default(),
+        http: Default::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let url = format!("http://{}/api/v1/messages", bound.local_addr());

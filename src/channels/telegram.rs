@@ -178,14 +178,20 @@ fn from_raw(raw: RawUpdate, now: DateTime<Utc>, groups: &[i64]) -> Update {
     }
 }
 
-/// Control characters (a NUL above all, which PostgreSQL refuses) never get past parsing.
+/// Control characters (a NUL above all, which PostgreSQL refuses) never get past parsing, and
+/// a text longer than Telegram allows is cut to [`MAX_TEXT`] characters (never dropped).
 fn cleaned(kind: UpdateKind) -> UpdateKind {
     match kind {
         UpdateKind::Inbound {
             mut inbound,
             callback_id,
         } => {
-            inbound.event = inbound.event.cleaned();
+            inbound.event = match inbound.event.cleaned() {
+                Event::Text { text } => Event::Text {
+                    text: truncated(text),
+                },
+                other => other,
+            };
             UpdateKind::Inbound {
                 inbound,
                 callback_id,
@@ -269,6 +275,19 @@ fn callback_kind(cb: RawCallback, now: DateTime<Utc>, groups: &[i64]) -> UpdateK
         },
         _ => UpdateKind::CallbackOnly { callback_id: cb.id },
     }
+}
+
+/// `text` cut to [`MAX_TEXT`] characters, with a note in the log.
+fn truncated(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT) {
+        tracing::warn!(
+            chars = text.chars().count(),
+            kept = MAX_TEXT,
+            "telegram text longer than the limit; the rest is not read"
+        );
+        text.truncate(cut);
+    }
+    text
 }
 
 /// A webhook secret Telegram accepts: 1–256 characters of `A-Z a-z 0-9 _ -`.
@@ -469,6 +488,30 @@ impl TelegramApi {
 mod tests {
     use super::*;
     use crate::domain::Button;
+
+    #[test]
+    fn a_long_or_nul_text_is_cut_and_cleaned_never_dropped() {
+        let text = format!("запишите\u{0} {}", "я".repeat(5000));
+        let body = json!({
+            "update_id": 7,
+            "message": {
+                "message_id": 1, "date": 1_763_607_600,
+                "from": {"id": 5, "is_bot": false, "first_name": "М"},
+                "chat": {"id": 5, "type": "private"},
+                "text": text
+            }
+        })
+        .to_string();
+        let update = parse_update(body.as_bytes(), Utc::now(), &[]).expect("update");
+        let UpdateKind::Inbound { inbound, .. } = update.kind else {
+            panic!("dropped: {:?}", update.kind);
+        };
+        let Event::Text { text } = inbound.event else {
+            panic!("not text");
+        };
+        assert_eq!(text.chars().count(), MAX_TEXT);
+        assert!(text.starts_with("запишите я"), "{}", &text[..40]);
+    }
 
     #[test]
     fn split_keeps_every_piece_under_the_limit_and_loses_nothing() {

@@ -35,6 +35,14 @@ pub struct WebMessage {
 pub struct Invalid(pub String);
 
 impl WebMessage {
+    /// The text is longer than a messenger allows (`MAX_TEXT` characters after decoding): the
+    /// API answers 422 rather than reading part of it.
+    pub fn text_too_long(&self) -> bool {
+        self.text
+            .as_deref()
+            .is_some_and(|t| t.chars().nth(MAX_TEXT).is_some())
+    }
+
     /// Validate and turn into an inbound event; also returns the inbound id used for dedup.
     pub fn into_inbound(
         self,

@@ -115,6 +115,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         telegram_polling: args.telegram_polling,
         managers_chat: args.managers_chat_id,
         bitrix24,
+        http: Default::default(),
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();

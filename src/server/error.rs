@@ -15,6 +15,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
+    #[error("text must be at most {0} characters")]
+    TextTooLong(usize),
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("missing or wrong secret token")]
@@ -32,6 +34,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TextTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -46,6 +49,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::TextTooLong(_) => "text_too_long",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",

@@ -12,6 +12,7 @@ mod clock;
 pub mod crm;
 mod error;
 mod handoff;
+mod listen;
 mod metrics;
 mod page;
 mod polling;
@@ -21,6 +22,7 @@ mod worker;
 pub use clock::Clock;
 pub use crm::Bitrix24Config;
 pub use error::ApiError;
+pub use listen::HttpTimeouts;
 pub use metrics::Metrics;
 
 use crate::channels::telegram::{TelegramApi, TelegramConfig};
@@ -50,6 +52,8 @@ pub struct ServeConfig {
     pub managers_chat: Option<i64>,
     /// Bitrix24: where leads go, the status webhook's token, reconciliation.
     pub bitrix24: Bitrix24Config,
+    /// Header, body and shutdown time limits of the HTTP server.
+    pub http: HttpTimeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +67,6 @@ pub enum ServeError {
     },
     #[error("telegram: {0}")]
     Telegram(#[from] crate::channels::telegram::SendError),
-    #[error("serving: {0}")]
-    Serve(std::io::Error),
 }
 
 /// The state every handler and the worker share.
@@ -137,6 +139,7 @@ pub struct Bound {
     addr: SocketAddr,
     worker_interval: Duration,
     polling: bool,
+    http: HttpTimeouts,
 }
 
 /// Open the store (applying migrations), build the engine and bind the listener.
@@ -183,6 +186,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         addr,
         worker_interval: config.worker_interval,
         polling: config.telegram_polling,
+        http: config.http,
     })
 }
 
@@ -219,13 +223,8 @@ impl Bound {
             stop_tx.subscribe(),
             self.worker_interval,
         ));
-        let router = routes::router(Arc::clone(&self.app));
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing requests");
-            })
-            .await;
+        let router = routes::router(Arc::clone(&self.app), self.http.body);
+        listen::serve(self.listener, router, shutdown, self.http).await;
         let _ = stop_tx.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker ended abnormally");
@@ -240,7 +239,7 @@ impl Bound {
             tracing::error!(error = %e, "telegram polling ended abnormally");
         }
         self.app.store.close().await;
-        served.map_err(ServeError::Serve)
+        Ok(())
     }
 }
 

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// Largest accepted request body (bytes).
-pub const MAX_BODY: usize = 16 * 1024;
+/// Largest accepted request body (bytes): a 4 096-character text in any JSON encoding
+/// (`\uXXXX` escapes take 6 bytes a character, 12 for an emoji) with room for the rest.
+pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/", get(chat_page))
         .route("/api/v1/messages", post(web_message).get(web_updates))
@@ -37,6 +38,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }
@@ -137,6 +141,9 @@ async fn web_turn(
     received: Instant,
 ) -> Result<WebResponse, ApiError> {
     let Json(message) = body?;
+    if message.text_too_long() {
+        return Err(ApiError::TextTooLong(crate::channels::web::MAX_TEXT));
+    }
     let now = app.clock.now();
     let fresh = || {
         let n = app.seq.fetch_add(1, Ordering::Relaxed);

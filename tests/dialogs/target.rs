@@ -47,6 +47,7 @@ async fn serve() -> Server {
         telegram_polling: false,
         managers_chat: None,
         bitrix24: Bitrix24Config::default(),
+        http: Default::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();

@@ -10,6 +10,7 @@ mod hygiene;
 mod polling;
 mod support;
 mod telegram;
+mod timeouts;
 mod web;
 mod worker;
 

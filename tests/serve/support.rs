@@ -3,7 +3,7 @@
 
 use crate::telegram_emulator::TelegramEmulator;
 use bot::channels::telegram::TelegramConfig;
-use bot::server::{self, Bitrix24Config, Clock, ServeConfig};
+use bot::server::{self, Bitrix24Config, Clock, HttpTimeouts, ServeConfig};
 use bot::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -72,6 +72,7 @@ pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
         false,
         Bitrix24Config::default(),
         Some(url),
+        HttpTimeouts::default(),
     )
     .await
 }
@@ -152,6 +153,7 @@ pub async fn spawn_on_postgres(url: &str, polling: bool) -> TestApp {
         polling,
         Bitrix24Config::default(),
         Some(url.to_string()),
+        HttpTimeouts::default(),
     )
     .await
 }
@@ -182,7 +184,23 @@ async fn spawn_on(
     polling: bool,
     bitrix24: Bitrix24Config,
 ) -> TestApp {
-    spawn_opts(dir, emulator, start, polling, bitrix24, None).await
+    spawn_opts(
+        dir,
+        emulator,
+        start,
+        polling,
+        bitrix24,
+        None,
+        HttpTimeouts::default(),
+    )
+    .await
+}
+
+/// The web-only server with the HTTP time limits `http`.
+pub async fn spawn_with_http(http: HttpTimeouts) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (start, bitrix24) = (friday_10am(), Bitrix24Config::default());
+    spawn_opts(dir, None, start, false, bitrix24, None, http).await
 }
 
 async fn spawn_opts(
@@ -192,6 +210,7 @@ async fn spawn_opts(
     polling: bool,
     bitrix24: Bitrix24Config,
     db_url: Option<String>,
+    http: HttpTimeouts,
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db_url =
@@ -212,6 +231,7 @@ async fn spawn_opts(
         telegram_polling: polling,
         managers_chat: Some(MANAGERS),
         bitrix24: bitrix24.clone(),
+        http,
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();

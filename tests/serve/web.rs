@@ -101,10 +101,21 @@ async fn bad_requests_get_4xx_with_a_json_error() {
             415,
         ),
         (
-            "over 16 KiB",
+            "over 4096 characters",
             app.http
                 .post(&url)
-                .json(&json!({ "client_id": "a", "text": "я".repeat(9000) })),
+                .json(&json!({ "client_id": "a", "text": "я".repeat(4097) })),
+            422,
+        ),
+        (
+            "over 64 KiB",
+            app.http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(format!(
+                    "{{\"client_id\": \"a\", \"text\": \"{}\"}}",
+                    "я".repeat(33_000)
+                )),
             413,
         ),
         (
@@ -207,5 +218,38 @@ async fn later_messages_are_fetched_after_the_last_reply() {
         let body: serde_json::Value = resp.json().await.expect("JSON error");
         assert!(body["error"].is_string(), "{bad}");
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_4096_character_russian_text_escaped_as_ascii_json_is_accepted() {
+    let app = spawn_app().await;
+    // Python's json.dumps (ensure_ascii) writes each Cyrillic letter as \uXXXX: 6 bytes.
+    let text: String = "можно записаться на маникюр завтра "
+        .chars()
+        .cycle()
+        .take(bot::channels::web::MAX_TEXT)
+        .collect();
+    let escaped: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{:04x}", c as u32)
+            }
+        })
+        .collect();
+    let body = format!("{{\"client_id\": \"long\", \"text\": \"{escaped}\"}}");
+    assert!(body.len() > 16 * 1024, "the old limit would refuse it");
+    let resp = app
+        .http
+        .post(app.url("/api/v1/messages"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
     app.shutdown().await;
 }
