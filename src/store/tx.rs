@@ -901,37 +901,32 @@ impl Tx {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
-        let sql = self.pick(
-            concat!(
-                job_select!(),
-                " WHERE done_at IS NULL AND due_at <= $1 \
-                 AND (locked_until IS NULL OR locked_until <= $1) \
-                 AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8"
-            ),
-            concat!(
-                job_select!(),
-                " WHERE done_at IS NULL AND due_at <= $1 \
-                 AND (locked_until IS NULL OR locked_until <= $1) \
-                 AND kind IN ($2, $3, $4, $5, $6, $7) ORDER BY due_at, id LIMIT $8 \
-                 FOR UPDATE SKIP LOCKED"
-            ),
-        );
-        // Up to six kinds, padded by repeating the first: one static statement for any subset.
-        let Some(first) = kinds.first() else {
+        if kinds.is_empty() {
             return Ok(Vec::new());
+        }
+        // One placeholder per kind asked: `kind IN ($3, $4, …)`.
+        let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let lock = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
         };
-        let k = |i: usize| kinds.get(i).unwrap_or(first).as_str();
-        let rows = on!(self, |c| sqlx::query_as::<_, JobRow>(sql)
-            .bind(now)
-            .bind(k(0))
-            .bind(k(1))
-            .bind(k(2))
-            .bind(k(3))
-            .bind(k(4))
-            .bind(k(5))
-            .bind(limit)
-            .fetch_all(c)
-            .await?);
+        let sql = format!(
+            "{} WHERE done_at IS NULL AND due_at <= $1 \
+             AND (locked_until IS NULL OR locked_until <= $1) \
+             AND kind IN ({}) ORDER BY due_at, id LIMIT $2{lock}",
+            job_select!(),
+            placeholders.join(", ")
+        );
+        let rows = on!(self, |c| {
+            let mut q = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(now)
+                .bind(limit);
+            for k in kinds {
+                q = q.bind(k.as_str());
+            }
+            q.fetch_all(c).await?
+        });
         rows.into_iter().map(job_from).collect()
     }
 

@@ -2,6 +2,7 @@
 //! and an outbox lease keeps a job from a second worker until it expires.
 
 use crate::support::*;
+use bot::domain::Event;
 use bot::store::JobKind;
 use chrono::Duration;
 use std::collections::HashSet;
@@ -157,8 +158,33 @@ async fn dead_letters_are_listed_and_can_be_retried(db: &TestDb) {
     assert_eq!(job.attempts, 0);
 }
 
+/// Asked for every kind at once, every kind is claimed (the list was padded to six kinds and
+/// silently dropped the seventh, the hand-off notices).
+async fn claiming_every_kind_claims_the_last_one_too(db: &TestDb) {
+    let engine = engine();
+    let text = Event::Text {
+        text: "соедините с администратором".into(),
+    };
+    send(db, &engine, &client(1), "h1", text, now()).await;
+    let pending = db.store.pending_jobs().await.unwrap();
+    assert!(
+        pending.iter().any(|j| j.kind == JobKind::Handoff),
+        "{pending:?}"
+    );
+    assert_eq!(JobKind::ALL.last(), Some(&JobKind::Handoff));
+    let claimed = db
+        .store
+        .claim_outbox(&JobKind::ALL, now(), Duration::seconds(60), 100)
+        .await
+        .unwrap();
+    let due: Vec<_> = pending.iter().filter(|j| j.due_at <= now()).collect();
+    assert_eq!(claimed.len(), due.len(), "claimed {claimed:?} of {due:?}");
+    assert!(claimed.iter().any(|j| j.kind == JobKind::Handoff));
+}
+
 both!(
     two_schedulers_never_take_the_same_job,
     outbox_leases_are_exclusive_until_they_expire,
     dead_letters_are_listed_and_can_be_retried,
+    claiming_every_kind_claims_the_last_one_too,
 );
