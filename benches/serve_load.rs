@@ -3,7 +3,9 @@
 //! contact, price questions), paced to a target rate, then reports throughput and reply
 //! latency percentiles. `cargo bench --bench serve_load`; tune with `LOAD_RATE` (messages/s,
 //! default 200), `LOAD_CLIENTS` (concurrent conversations, default 50), `LOAD_SECONDS`
-//! (default 10).
+//! (default 10), and `LOAD_HEAVY_RATE` (default 0): that many 4 096-character messages a
+//! second mixed in, each from a new client (pasted text, a long word, Latin `x`); the reported
+//! latencies are those of the normal traffic, so they show what expensive messages do to it.
 
 use bot::server::{self, Clock, ServeConfig};
 use chrono::{TimeZone, Utc};
@@ -54,6 +56,36 @@ async fn main() {
     // Each conversation sends one message every `clients / rate` seconds.
     let gap = Duration::from_secs_f64(clients as f64 / rate as f64);
     let started = Instant::now();
+    let heavy_rate = env_num("LOAD_HEAVY_RATE", 0);
+    let heavy = (heavy_rate > 0).then(|| {
+        let (http, url, errors) = (http.clone(), url.clone(), Arc::clone(&errors));
+        tokio::spawn(async move {
+            let gap = Duration::from_secs_f64(1.0 / heavy_rate as f64);
+            let mut next = Instant::now();
+            let mut sent = 0u64;
+            let mut inflight = Vec::new();
+            while Instant::now() < deadline {
+                tokio::time::sleep_until(next.into()).await;
+                next += gap;
+                let text = heavy_text(sent);
+                let body = json!({ "client_id": format!("heavy-{sent}"), "text": text });
+                let (http, url, errors) = (http.clone(), url.clone(), Arc::clone(&errors));
+                inflight.push(tokio::spawn(async move {
+                    match http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status().is_success() => {}
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+                sent += 1;
+            }
+            for t in inflight {
+                let _ = t.await;
+            }
+            sent
+        })
+    });
     let mut tasks = Vec::new();
     for c in 0..clients {
         let http = http.clone();
@@ -103,6 +135,10 @@ async fn main() {
         all.extend(t.await.unwrap_or_default());
     }
     let elapsed = started.elapsed();
+    let heavy_sent = match heavy {
+        Some(h) => h.await.unwrap_or(0),
+        None => 0,
+    };
     let _ = stop_tx.send(());
     let _ = server.await;
     all.sort();
@@ -117,6 +153,9 @@ async fn main() {
         all.len() as f64 / elapsed.as_secs_f64(),
         errors.load(Ordering::Relaxed)
     );
+    if heavy_sent > 0 {
+        println!("mixed in: {heavy_sent} messages of 4096 characters ({heavy_rate}/s)");
+    }
     println!(
         "reply latency ms: p50 {:.1} · p95 {:.1} · p99 {:.1} · max {:.1}",
         pct(0.50),
@@ -124,4 +163,29 @@ async fn main() {
         pct(0.99),
         pct(1.0)
     );
+}
+
+/// An expensive message of 4 096 characters: a pasted wall of words, one long word, Latin x.
+fn heavy_text(n: u64) -> String {
+    const LETTERS: &[char] = &['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к', 'л', 'м', 'н'];
+    let word = |len: usize, seed: u64| -> String {
+        (0..len)
+            .map(|i| LETTERS[(i * 7 + (seed as usize) * 13 + i * i) % LETTERS.len()])
+            .collect()
+    };
+    match n % 3 {
+        0 => (0..)
+            .map(|i| word(9, n + i))
+            .take_while({
+                let mut len = 0;
+                move |w| {
+                    len += w.chars().count() + 1;
+                    len <= 4096
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        1 => word(4096, n),
+        _ => "x".repeat(4096),
+    }
 }
