@@ -74,9 +74,7 @@ impl WebMessage {
             }
         };
         let inbound_id = match self.message_id {
-            Some(id) if !id.is_empty() && id.len() <= MAX_CLIENT_ID => {
-                format!("web:{client_id}:{id}")
-            }
+            Some(id) if !id.is_empty() && id.len() <= MAX_CLIENT_ID => message_key(client_id, &id),
             Some(_) => return Err(Invalid("message_id must be 1 to 128 bytes".into())),
             None => fresh_id(),
         };
@@ -90,6 +88,14 @@ impl WebMessage {
         };
         Ok((inbound_id, inbound))
     }
+}
+
+/// The dedup key of a client's `message_id`. The client id's length (bytes) comes first, so
+/// the key reads back one way only: client `a:b` with message `c` is not client `a` with
+/// message `b:c`. It has at least three `:` after `web`, so it never equals a server-made
+/// key of a message without an id (`web:{start}:{n}`, two numbers).
+pub fn message_key(client_id: &str, message_id: &str) -> String {
+    format!("web:{}:{client_id}:{message_id}", client_id.len())
 }
 
 /// The bot's answer to one web message.
@@ -245,5 +251,28 @@ mod tests {
             .expect("valid");
         assert_eq!(inbound_id, "x");
         assert_eq!(inbound.client.id, "a");
+    }
+
+    #[test]
+    fn message_ids_of_different_clients_never_share_a_key() {
+        let now = Utc::now();
+        let key = |client: &str, id: &str| {
+            WebMessage {
+                message_id: Some(id.into()),
+                ..msg(client, Some("привет"), None)
+            }
+            .into_inbound(|| "fresh".to_string(), now)
+            .map(|(key, _)| key)
+            .expect("valid")
+        };
+        assert_ne!(key("a:b", "c"), key("a", "b:c"));
+        assert_ne!(key("1", "2:3"), key("1:2", "3"));
+        assert_eq!(key("a", "m1"), key(" a ", "m1"), "the trimmed id counts");
+        // A server-made key (no message_id) has two numbers after `web`.
+        let fresh = format!("web:{}:{}", i64::MAX, u64::MAX);
+        for (client, id) in [("1", "2"), ("9", "9"), ("12", "34")] {
+            assert_ne!(key(client, id), fresh);
+            assert!(key(client, id).matches(':').count() >= 3);
+        }
     }
 }

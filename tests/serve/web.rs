@@ -158,6 +158,21 @@ async fn a_resent_message_id_is_processed_once() {
 }
 
 #[tokio::test]
+async fn message_ids_with_colons_of_two_clients_are_both_processed() {
+    let app = spawn_app().await;
+    for (client, id) in [("a:b", "c"), ("a", "b:c")] {
+        let body =
+            json!({ "client_id": client, "text": "сколько стоит маникюр?", "message_id": id });
+        let (status, answer) = app.post_json("/api/v1/messages", &body).await;
+        assert_eq!(status, 200, "{client}: {answer}");
+        assert!(answer["duplicate"].is_null(), "{client} {id}: {answer}");
+        assert!(!texts(&answer).is_empty(), "{client} {id}: {answer}");
+    }
+    assert_eq!(app.counts().await.processed_inbound, 2);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn serves_the_chat_page() {
     let app = spawn_app().await;
     let resp = app.http.get(app.url("/")).send().await.expect("request");
