@@ -305,3 +305,17 @@ pub fn tg_text(update_id: i64, chat_id: i64, text: &str) -> Value {
         }
     })
 }
+
+/// A private-chat message of `chat_id` sharing a contact card: `card` is the `contact` object
+/// (`phone_number`, `first_name`, `user_id` …).
+pub fn tg_contact(update_id: i64, chat_id: i64, card: Value) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_763_607_700,
+            "from": { "id": chat_id, "is_bot": false, "first_name": "Марина" },
+            "chat": { "id": chat_id, "type": "private" },
+            "contact": card
+        }
+    })
+}

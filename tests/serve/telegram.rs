@@ -1,4 +1,4 @@
-use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_text};
+use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_contact, tg_text};
 use crate::telegram_emulator::TelegramEmulator;
 use serde_json::json;
 use std::time::Duration;
@@ -90,15 +90,11 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
     );
 
     // A shared contact is the phone: the booking is made and confirmed.
-    let contact = json!({
-        "update_id": 4,
-        "message": {
-            "message_id": 4, "date": 1_763_607_700,
-            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
-            "chat": { "id": 901, "type": "private" },
-            "contact": { "phone_number": "79131234567", "first_name": "Марина", "user_id": 901 }
-        }
-    });
+    let contact = tg_contact(
+        4,
+        901,
+        json!({ "phone_number": "79131234567", "first_name": "Марина", "user_id": 901 }),
+    );
     assert_eq!(app.telegram_update(Some(SECRET), &contact).await, 200);
     let sent = emu.wait_for("sendMessage", 4, 5).await;
     let text = sent[3].params["text"]
@@ -107,6 +103,29 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
         .to_string();
     assert!(text.contains("21.11"), "{text}");
     assert_eq!(app.counts().await.active_bookings, 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn someone_elses_contact_card_is_read_as_typed_text() {
+    let app = spawn_with_telegram().await;
+    let card = tg_contact(
+        7,
+        902,
+        json!({ "phone_number": "+79131234567", "first_name": "Анна",
+                "last_name": "Петрова", "user_id": 903 }),
+    );
+    assert_eq!(app.telegram_update(Some(SECRET), &card).await, 200);
+    app.emulator().wait_for("sendMessage", 1, 5).await;
+    let client = bot::domain::ClientRef {
+        channel: bot::domain::ChannelKind::Telegram,
+        id: "902".into(),
+    };
+    let messages = app.store().await.messages(&client).await.expect("messages");
+    let inbound: Vec<_> = messages.iter().filter(|m| m.inbound).collect();
+    assert_eq!(inbound.len(), 1, "{messages:?}");
+    assert_eq!(inbound[0].kind, "text", "not the client's own contact");
+    assert_eq!(inbound[0].text, "+79131234567 Анна Петрова");
     app.shutdown().await;
 }
 
