@@ -12,8 +12,8 @@ use crate::domain::{ChannelKind, ClientRef, Event, Inbound};
 use crate::engine::Owner;
 use crate::store::{Outcome, StoredMessage};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -171,12 +171,13 @@ async fn answered_before(
 /// `GET /api/v1/messages?client_id=…&after=ID`: messages sent to a web client since `after`.
 async fn web_updates(
     State(app): State<Arc<App>>,
-    query: Result<Query<WebPoll>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<WebUpdates>, ApiError> {
     let result: Result<WebUpdates, ApiError> = async {
-        let Query(poll) = query.map_err(|r| ApiError::BadRequest(r.body_text()))?;
-        let client = poll.client().map_err(|e| ApiError::BadRequest(e.0))?;
-        let after = poll.after.unwrap_or(0);
+        let poll = WebPoll::from_query(query.as_deref().unwrap_or(""))
+            .and_then(|poll| poll.client().map(|client| (poll.after, client)));
+        let (after, client) = poll.map_err(|e| ApiError::BadRequest(e.0))?;
+        let after = after.unwrap_or(0);
         let messages = app.store.messages(&client).await?;
         let handoff = app
             .store

@@ -224,3 +224,45 @@ async fn later_messages_are_fetched_after_the_last_reply() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn invisible_client_ids_and_broken_query_escapes_are_refused() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/messages",
+            &json!({ "client_id": "anna\u{202E}", "text": "привет" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("invisible")),
+        "{body}"
+    );
+    for (query, why) in [
+        ("client_id=%E2%80%8Banna", "invisible"),
+        ("client_id=%ff%fe", "UTF-8"),
+        ("client_id=%ff%fe&after=0", "UTF-8"),
+    ] {
+        let resp = app
+            .http
+            .get(app.url(&format!("/api/v1/messages?{query}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(resp.status().as_u16(), 400, "{query}");
+        let body: serde_json::Value = resp.json().await.expect("JSON error");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(why)),
+            "{query}: {body}"
+        );
+    }
+    let polled = app
+        .get_json("/api/v1/messages?client_id=%D0%B0%D0%BD%D1%8F")
+        .await;
+    assert_eq!(polled["conversation_id"], "web:аня");
+    assert_eq!(app.counts().await.messages, 0);
+    app.shutdown().await;
+}
