@@ -290,3 +290,57 @@ async fn one_message_per_second_in_a_chat_while_other_chats_are_not_held_up() {
         "chat 12 waited for chat 11: {apart:?}"
     );
 }
+
+#[tokio::test]
+async fn serve_and_set_webhook_refuse_a_secret_telegram_would_refuse() {
+    let emu = TelegramEmulator::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let says_why =
+        |err: &str| err.contains("BOT_TELEGRAM_SECRET") && err.contains("A-Z a-z 0-9 _ -");
+    for secret in ["with space", "ключ", "a.b", &"a".repeat(257)] {
+        let env = [
+            ("BOT_TELEGRAM_TOKEN", TOKEN),
+            ("BOT_TELEGRAM_SECRET", secret),
+        ];
+        let serve = tokio::task::spawn_blocking({
+            let (db, secret) = (db.clone(), secret.to_string());
+            move || {
+                let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bot"))
+                    .args(["serve", "--listen", "127.0.0.1:0", "--db", db.as_str()])
+                    .env("BOT_TELEGRAM_TOKEN", TOKEN)
+                    .env("BOT_TELEGRAM_SECRET", secret)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start bot serve");
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while child.try_wait().ok().flatten().is_none()
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                child.wait_with_output().expect("bot serve output")
+            }
+        });
+        let out = serve.await.expect("join");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "serve with {secret:?}: {err}");
+        assert!(says_why(&err), "{err}");
+
+        let args = [
+            "telegram",
+            "set-webhook",
+            "--url",
+            "https://salon.example/webhooks/telegram",
+        ];
+        let mut env = env.to_vec();
+        let api_url = emu.url();
+        env.push(("BOT_TELEGRAM_API_URL", api_url.as_str()));
+        let (code, _, err) = crate::cli::run_bot(&args, &env).await;
+        assert_eq!(code, 2, "set-webhook with {secret:?}: {err}");
+        assert!(says_why(&err), "{err}");
+    }
+    assert!(emu.calls("setWebhook").is_empty());
+}
