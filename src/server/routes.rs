@@ -254,8 +254,9 @@ async fn telegram_update(
     handle_update(app, api, update, received).await
 }
 
-/// Process one Telegram update, from the webhook or from polling: acknowledge a button
-/// press, then store and run the turn (a redelivered `update_id` changes nothing).
+/// Process one Telegram update, from the webhook or from polling: store and run the turn,
+/// then acknowledge a button press. A redelivered `update_id` does nothing at all, not even
+/// the acknowledgement (Telegram refuses a second answer to one press).
 pub(super) async fn handle_update(
     app: &Arc<App>,
     api: &TelegramApi,
@@ -285,8 +286,30 @@ pub(super) async fn handle_update(
             callback_id,
         } => (Some(inbound), callback_id),
     };
-    if let Some(id) = callback_id {
-        // The client shows a progress bar until the press is answered; answer at once.
+    let new = match &inbound {
+        Some(inbound) => {
+            app.metrics.message_in(ChannelKind::Telegram);
+            let outcome = app
+                .store
+                .process_inbound(&app.engine, &inbound_id, inbound, now)
+                .await?;
+            match outcome {
+                Outcome::Processed(p) => {
+                    forward_during_handoff(app, inbound, &p.turn);
+                    app.metrics.reply_latency(received.elapsed());
+                    if !p.replies.is_empty() {
+                        app.wake_workers();
+                    }
+                    true
+                }
+                Outcome::Duplicate => false,
+            }
+        }
+        None => app.store.claim_inbound(&inbound_id, now).await?,
+    };
+    if let Some(id) = callback_id.filter(|_| new) {
+        // The client shows a progress bar until the press is answered; answer without
+        // holding up the webhook's answer.
         let api = api.clone();
         let app = Arc::clone(app);
         tokio::spawn(async move {
@@ -295,21 +318,6 @@ pub(super) async fn handle_update(
                 app.metrics.error("telegram_send");
             }
         });
-    }
-    let Some(inbound) = inbound else {
-        return Ok(());
-    };
-    app.metrics.message_in(ChannelKind::Telegram);
-    let outcome = app
-        .store
-        .process_inbound(&app.engine, &inbound_id, &inbound, now)
-        .await?;
-    if let Outcome::Processed(p) = outcome {
-        forward_during_handoff(app, &inbound, &p.turn);
-        app.metrics.reply_latency(received.elapsed());
-        if !p.replies.is_empty() {
-            app.wake_workers();
-        }
     }
     Ok(())
 }

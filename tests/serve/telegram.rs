@@ -1,4 +1,6 @@
-use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_contact, tg_text};
+use crate::support::{
+    SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_contact, tg_press, tg_text,
+};
 use crate::telegram_emulator::TelegramEmulator;
 use serde_json::json;
 use std::time::Duration;
@@ -66,17 +68,7 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
         .to_string();
     assert!(data.starts_with("slot:"), "{offer}");
 
-    let press = json!({
-        "update_id": 3,
-        "callback_query": {
-            "id": "cbq-1",
-            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
-            "message": { "message_id": 2, "date": 1_763_607_600,
-                         "chat": { "id": 901, "type": "private" }, "text": "…" },
-            "chat_instance": "ci-1",
-            "data": data,
-        }
-    });
+    let press = tg_press(3, "cbq-1", Some(&data));
     assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
     let answers = emu.wait_for("answerCallbackQuery", 1, 5).await;
     assert_eq!(answers[0].params["callback_query_id"], "cbq-1");
@@ -126,6 +118,30 @@ async fn someone_elses_contact_card_is_read_as_typed_text() {
     assert_eq!(inbound.len(), 1, "{messages:?}");
     assert_eq!(inbound[0].kind, "text", "not the client's own contact");
     assert_eq!(inbound[0].text, "+79131234567 Анна Петрова");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_button_press_is_not_answered_again() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    for press in [
+        tg_press(20, "cbq-data", Some("prices")),
+        tg_press(21, "cbq-bare", None),
+    ] {
+        assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
+        assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
+    }
+    emu.wait_for("answerCallbackQuery", 2, 5).await;
+    app.outbox_drained().await;
+    let answered: Vec<_> = emu
+        .calls("answerCallbackQuery")
+        .iter()
+        .map(|c| c.params["callback_query_id"].clone())
+        .collect();
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    emu.assert_none_refused("answerCallbackQuery");
+    assert_eq!(app.counts().await.processed_inbound, 2);
     app.shutdown().await;
 }
 
@@ -232,6 +248,18 @@ async fn the_emulator_refuses_what_telegram_refuses() {
             json!({ "chat_id": 1, "text": "ok" }),
             200,
         ),
+        (
+            "first answer",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({ "callback_query_id": "q1" }),
+            200,
+        ),
+        (
+            "second answer to one press",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({ "callback_query_id": "q1" }),
+            400,
+        ),
     ];
     for (what, path, body, want) in cases {
         let resp = http
@@ -245,6 +273,9 @@ async fn the_emulator_refuses_what_telegram_refuses() {
         assert_eq!(answer["ok"], want == 200, "{what}: {answer}");
     }
     assert_eq!(emu.calls("sendMessage").len(), 1);
+    let refused = std::panic::catch_unwind(|| emu.assert_none_refused("answerCallbackQuery"));
+    assert!(refused.is_err(), "the second answer to q1 was refused");
+    emu.assert_none_refused("getMe");
 }
 
 #[tokio::test]
