@@ -9,6 +9,7 @@ use crate::crm::lead::Mapping;
 use crate::server::{self, Bitrix24Config, Clock, ServeConfig};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -162,7 +163,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             "bitrix24: status events off (set BOT_BITRIX24_APP_TOKEN to the outgoing webhook's token)"
         );
     }
-    println!("web chat: http://{addr}/");
+    // The one line on stdout; a closed stdout (`bot serve | head -0`) must not stop a server.
+    let _ = writeln!(std::io::stdout(), "web chat: http://{addr}/");
     bound.run(server::shutdown_signal()).await?;
     eprintln!("bot serve: stopped");
     Ok(())
