@@ -167,7 +167,9 @@ async fn main() {
 
 /// An expensive message of 4 096 characters: a pasted wall of words, one long word, Latin x.
 fn heavy_text(n: u64) -> String {
-    const LETTERS: &[char] = &['а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к', 'л', 'м', 'н'];
+    const LETTERS: &[char] = &[
+        'а', 'б', 'в', 'г', 'д', 'е', 'ж', 'з', 'и', 'к', 'л', 'м', 'н',
+    ];
     let word = |len: usize, seed: u64| -> String {
         (0..len)
             .map(|i| LETTERS[(i * 7 + (seed as usize) * 13 + i * i) % LETTERS.len()])

@@ -87,6 +87,8 @@ struct RawUpdate {
 #[derive(Deserialize)]
 struct RawMessage {
     date: i64,
+    /// The sender (absent in channels).
+    from: Option<RawUser>,
     chat: RawChat,
     text: Option<String>,
     contact: Option<RawContact>,
@@ -110,6 +112,8 @@ struct RawContact {
     phone_number: String,
     first_name: Option<String>,
     last_name: Option<String>,
+    /// The Telegram user of the card, when the person has an account.
+    user_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -235,15 +239,9 @@ fn message_kind(m: RawMessage, groups: &[i64]) -> UpdateKind {
             _ => UpdateKind::Ignored("not a private chat"),
         };
     }
+    let sender = m.from.as_ref().map(|u| u.id);
     let event = if let Some(c) = m.contact {
-        let name = match (c.first_name, c.last_name) {
-            (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (f, l) => f.or(l),
-        };
-        Event::Contact {
-            phone: c.phone_number,
-            name,
-        }
+        contact_event(c, sender)
     } else if let Some(text) = m.text.filter(|t| !t.trim().is_empty()) {
         Event::Text { text }
     } else {
@@ -257,6 +255,30 @@ fn message_kind(m: RawMessage, groups: &[i64]) -> UpdateKind {
             event,
         },
         callback_id: None,
+    }
+}
+
+/// A contact card. Only the sender's own card (the «share my phone» button) is the client's
+/// contact; anyone else's card reads as if the client had typed its number and name, so the
+/// engine weighs it like any typed message instead of taking it as the client's own phone.
+/// The phone goes first: a name first could read as a master's name ("Анна Петрова …").
+fn contact_event(c: RawContact, sender: Option<i64>) -> Event {
+    let name = match (c.first_name, c.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (f, l) => f.or(l),
+    };
+    if c.user_id.is_some() && c.user_id == sender {
+        return Event::Contact {
+            phone: c.phone_number,
+            name,
+        };
+    }
+    let text = match name {
+        Some(name) => format!("{} {name}", c.phone_number),
+        None => c.phone_number,
+    };
+    Event::Text {
+        text: text.trim().to_string(),
     }
 }
 
@@ -547,6 +569,36 @@ mod tests {
         let u = parse_update(group, now, &[-200]).expect("an update");
         assert!(matches!(u.kind, UpdateKind::Ignored(_)), "{u:?}");
         assert!(parse_update(b"[]", now, &[]).is_err());
+    }
+
+    #[test]
+    fn only_the_senders_own_contact_card_is_the_clients_contact() {
+        let now = Utc::now();
+        let update = |user_id: &str| {
+            let body = format!(
+                r#"{{"update_id":1,"message":{{"message_id":1,"date":1,"from":{{"id":901,"is_bot":false,"first_name":"Марина"}},"chat":{{"id":901,"type":"private"}},"contact":{{"phone_number":"+79131234567","first_name":"Анна","last_name":"Петрова"{user_id}}}}}}}"#
+            );
+            match parse_update(body.as_bytes(), now, &[]).map(|u| u.kind) {
+                Ok(UpdateKind::Inbound { inbound, .. }) => inbound.event,
+                other => panic!("{user_id}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            update(r#","user_id":901"#),
+            Event::Contact {
+                phone: "+79131234567".into(),
+                name: Some("Анна Петрова".into()),
+            }
+        );
+        for other in [r#","user_id":902"#, ""] {
+            assert_eq!(
+                update(other),
+                Event::Text {
+                    text: "+79131234567 Анна Петрова".into()
+                },
+                "someone else's card {other:?}"
+            );
+        }
     }
 
     #[test]

@@ -49,15 +49,7 @@ impl WebMessage {
         fresh_id: impl FnOnce() -> String,
         at: DateTime<Utc>,
     ) -> Result<(String, Inbound), Invalid> {
-        let client_id = self.client_id.trim();
-        if client_id.is_empty() {
-            return Err(Invalid("client_id must not be empty".into()));
-        }
-        if client_id.chars().count() > MAX_CLIENT_ID || client_id.chars().any(char::is_control) {
-            return Err(Invalid(format!(
-                "client_id must be at most {MAX_CLIENT_ID} printable characters"
-            )));
-        }
+        let client_id = valid_client_id(&self.client_id)?;
         let event = match (self.text, self.button) {
             (Some(_), Some(_)) => {
                 return Err(Invalid("send either text or button, not both".into()));
@@ -89,7 +81,7 @@ impl WebMessage {
                     && id.len() <= MAX_CLIENT_ID
                     && !id.chars().any(char::is_control) =>
             {
-                format!("web:{client_id}:{id}")
+                message_key(client_id, &id)
             }
             Some(_) => {
                 return Err(Invalid(
@@ -108,6 +100,49 @@ impl WebMessage {
         };
         Ok((inbound_id, inbound))
     }
+}
+
+/// A client id as given (trimmed), or why it is refused: empty, too long, control characters,
+/// or characters that show nothing or turn the text around (zero-width, bidi controls): the id
+/// is shown to managers, and such characters make one id look like another.
+fn valid_client_id(raw: &str) -> Result<&str, Invalid> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(Invalid("client_id must not be empty".into()));
+    }
+    if id.chars().count() > MAX_CLIENT_ID || id.chars().any(char::is_control) {
+        return Err(Invalid(format!(
+            "client_id must be 1 to {MAX_CLIENT_ID} printable characters"
+        )));
+    }
+    if id.chars().any(invisible) {
+        return Err(Invalid(
+            "client_id must not contain invisible or text-direction characters \
+             (U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+2069, U+FEFF)"
+                .into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// Zero-width and bidirectional formatting characters.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The dedup key of a client's `message_id`. The client id's length (bytes) comes first, so
+/// the key reads back one way only: client `a:b` with message `c` is not client `a` with
+/// message `b:c`. It has at least three `:` after `web`, so it never equals a server-made
+/// key of a message without an id (`web:{start}:{n}`, two numbers).
+pub fn message_key(client_id: &str, message_id: &str) -> String {
+    format!("web:{}:{client_id}:{message_id}", client_id.len())
 }
 
 /// The bot's answer to one web message.
@@ -152,27 +187,61 @@ impl WebResponse {
 
 /// `GET /api/v1/messages?client_id=…&after=ID`: what the bot or a manager sent since `after`
 /// (reminders, follow-ups, a manager's answer after a hand-off). The chat page polls it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebPoll {
     pub client_id: String,
-    #[serde(default)]
     pub after: Option<i64>,
 }
 
 impl WebPoll {
-    pub fn client(&self) -> Result<ClientRef, Invalid> {
-        let id = self.client_id.trim();
-        if id.is_empty() || id.chars().count() > MAX_CLIENT_ID || id.chars().any(char::is_control) {
-            return Err(Invalid(format!(
-                "client_id must be 1 to {MAX_CLIENT_ID} printable characters"
-            )));
+    /// Read the query string (`client_id=…&after=…`). Stricter than a form decoder: a
+    /// %-escape that is not UTF-8 (`%ff`) is refused, not turned into U+FFFD, which would make
+    /// different ids one client; unknown or repeated parameters are refused too.
+    pub fn from_query(query: &str) -> Result<WebPoll, Invalid> {
+        let mut client_id = None;
+        let mut after = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (key, value) = (form_decode(key)?, form_decode(value)?);
+            let repeated = match key.as_str() {
+                "client_id" => client_id.replace(value).is_some(),
+                "after" => {
+                    let id = value.parse::<i64>().map_err(|_| {
+                        Invalid(format!(
+                            "after must be a message id (an integer), not {value:?}"
+                        ))
+                    })?;
+                    after.replace(id).is_some()
+                }
+                _ => {
+                    return Err(Invalid(format!(
+                        "unknown query parameter {key:?} (expected client_id, after)"
+                    )));
+                }
+            };
+            if repeated {
+                return Err(Invalid(format!("query parameter {key} is given twice")));
+            }
         }
+        let client_id =
+            client_id.ok_or_else(|| Invalid("missing query parameter: client_id".into()))?;
+        Ok(WebPoll { client_id, after })
+    }
+
+    pub fn client(&self) -> Result<ClientRef, Invalid> {
         Ok(ClientRef {
             channel: ChannelKind::Web,
-            id: id.to_string(),
+            id: valid_client_id(&self.client_id)?.to_string(),
         })
     }
+}
+
+/// One name or value of a form-encoded query: `+` is a space, %-escapes must make UTF-8.
+fn form_decode(raw: &str) -> Result<String, Invalid> {
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| Invalid("the query string has %-escapes that are not UTF-8".into()))
 }
 
 /// One message the client has not seen yet.
@@ -255,6 +324,13 @@ mod tests {
                 "long id",
             ),
             (msg("a\u{7}", Some("hi"), None), "control char"),
+            (msg("an\u{200B}na", Some("hi"), None), "zero-width space"),
+            (
+                msg("\u{202E}anna", Some("hi"), None),
+                "right-to-left override",
+            ),
+            (msg("anna\u{2066}", Some("hi"), None), "isolate"),
+            (msg("\u{FEFF}anna", Some("hi"), None), "byte order mark"),
         ] {
             assert!(m.into_inbound(id, now).is_err(), "{why} was accepted");
         }
@@ -263,5 +339,75 @@ mod tests {
             .expect("valid");
         assert_eq!(inbound_id, "x");
         assert_eq!(inbound.client.id, "a");
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_polled_client_ids_too() {
+        for id in ["an\u{200D}na", "\u{2064}x", "x\u{200F}", "\u{202A}x"] {
+            let poll = WebPoll {
+                client_id: id.into(),
+                after: None,
+            };
+            let err = poll.client().expect_err(id);
+            assert!(err.0.contains("invisible"), "{id:?}: {err}");
+        }
+        // Letters, emoji and spaces inside are fine.
+        for id in ["анна", "a b", "💅 Маша"] {
+            let poll = WebPoll {
+                client_id: id.into(),
+                after: None,
+            };
+            assert!(poll.client().is_ok(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_poll_query_is_read_strictly() {
+        let ok = |q: &str| WebPoll::from_query(q).expect(q);
+        assert_eq!(
+            ok("client_id=%D0%B0%2B+b&after=5"),
+            WebPoll {
+                client_id: "а+ b".into(),
+                after: Some(5)
+            }
+        );
+        assert_eq!(ok("after=1&client_id=x").client_id, "x");
+        assert_eq!(ok("client_id=x").after, None);
+        for bad in [
+            "client_id=%ff%fe",
+            "client_id=a%C0",
+            "client_id=a&after=x",
+            "client_id=a&after=",
+            "client_id=a&client_id=b",
+            "client_id=a&admin=1",
+            "%ff=a",
+            "after=1",
+            "",
+        ] {
+            assert!(WebPoll::from_query(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn message_ids_of_different_clients_never_share_a_key() {
+        let now = Utc::now();
+        let key = |client: &str, id: &str| {
+            WebMessage {
+                message_id: Some(id.into()),
+                ..msg(client, Some("привет"), None)
+            }
+            .into_inbound(|| "fresh".to_string(), now)
+            .map(|(key, _)| key)
+            .expect("valid")
+        };
+        assert_ne!(key("a:b", "c"), key("a", "b:c"));
+        assert_ne!(key("1", "2:3"), key("1:2", "3"));
+        assert_eq!(key("a", "m1"), key(" a ", "m1"), "the trimmed id counts");
+        // A server-made key (no message_id) has two numbers after `web`.
+        let fresh = format!("web:{}:{}", i64::MAX, u64::MAX);
+        for (client, id) in [("1", "2"), ("9", "9"), ("12", "34")] {
+            assert_ne!(key(client, id), fresh);
+            assert!(key(client, id).matches(':').count() >= 3);
+        }
     }
 }

@@ -3,12 +3,13 @@
 //! environment, never from flags.
 
 use super::db::DbArg;
-use crate::channels::telegram::{DEFAULT_API_URL, TelegramConfig};
+use crate::channels::telegram::{DEFAULT_API_URL, TelegramConfig, valid_secret};
 use crate::crm::bitrix24::{Bitrix24, mask_webhook};
 use crate::crm::lead::Mapping;
 use crate::server::{self, Bitrix24Config, Clock, ServeConfig};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,12 +81,24 @@ pub(super) fn env_secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// `BOT_TELEGRAM_SECRET` when set; an error when Telegram would refuse it in `setWebhook`.
+pub(super) fn telegram_secret() -> anyhow::Result<Option<String>> {
+    match env_secret("BOT_TELEGRAM_SECRET") {
+        Some(secret) if !valid_secret(&secret) => anyhow::bail!(
+            "BOT_TELEGRAM_SECRET must be 1 to 256 characters of A-Z a-z 0-9 _ - \
+             (Telegram refuses any other webhook secret)"
+        ),
+        secret => Ok(secret),
+    }
+}
+
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let secret = telegram_secret()?;
     let profile = super::profile_or_demo(args.profile.as_deref())?;
     let business = profile.business.name.clone();
     let telegram = env_secret("BOT_TELEGRAM_TOKEN").map(|token| TelegramConfig {
         token,
-        secret: env_secret("BOT_TELEGRAM_SECRET"),
+        secret,
         api_url: args.telegram_api_url.clone(),
         groups: args.telegram_groups.clone(),
     });
@@ -151,7 +164,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             "bitrix24: status events off (set BOT_BITRIX24_APP_TOKEN to the outgoing webhook's token)"
         );
     }
-    println!("web chat: http://{addr}/");
+    // The one line on stdout; a closed stdout (`bot serve | head -0`) must not stop a server.
+    let _ = writeln!(std::io::stdout(), "web chat: http://{addr}/");
     bound.run(server::shutdown_signal()).await?;
     eprintln!("bot serve: stopped");
     Ok(())

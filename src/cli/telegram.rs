@@ -2,8 +2,8 @@
 //! the secret (`BOT_TELEGRAM_SECRET`) it must send back. Token and secret come only from the
 //! environment.
 
-use super::serve::env_secret;
-use crate::channels::telegram::{DEFAULT_API_URL, TelegramApi, TelegramConfig, valid_secret};
+use super::serve::{env_secret, telegram_secret};
+use crate::channels::telegram::{DEFAULT_API_URL, TelegramApi, TelegramConfig};
 use anyhow::{Context, bail};
 use std::process::ExitCode;
 
@@ -27,12 +27,11 @@ pub fn run(cmd: TelegramCommand) -> ExitCode {
                 let Some(token) = env_secret("BOT_TELEGRAM_TOKEN") else {
                     bail!("BOT_TELEGRAM_TOKEN is not set");
                 };
-                let Some(secret) = env_secret("BOT_TELEGRAM_SECRET") else {
-                    bail!("BOT_TELEGRAM_SECRET is not set (1-256 of A-Z a-z 0-9 _ -)");
+                let Some(secret) = telegram_secret()? else {
+                    bail!(
+                        "BOT_TELEGRAM_SECRET is not set (1 to 256 characters of A-Z a-z 0-9 _ -)"
+                    );
                 };
-                if !valid_secret(&secret) {
-                    bail!("BOT_TELEGRAM_SECRET must be 1-256 of A-Z a-z 0-9 _ -");
-                }
                 let api = TelegramApi::new(&TelegramConfig {
                     token,
                     secret: Some(secret.clone()),

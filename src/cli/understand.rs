@@ -1,5 +1,6 @@
 //! `bot understand`: messages from the arguments (or one per line from stdin) → one JSON
-//! object per line with exactly the documented keys.
+//! object per line with exactly the documented keys. A stdin line that is not UTF-8 is
+//! reported on stderr (`stdin:LINE: not valid UTF-8`) and skipped; the exit code is then 1.
 
 use crate::nlu::{Nlu, Understanding};
 use anyhow::Context;
@@ -55,7 +56,8 @@ impl<'a> Line<'a> {
     }
 }
 
-fn execute(args: Args) -> anyhow::Result<()> {
+/// Understand every message; false when a stdin line was not UTF-8 (reported and skipped).
+fn execute(args: Args) -> anyhow::Result<bool> {
     let profile = super::profile_or_demo(args.profile.as_deref())?;
     let now: DateTime<Utc> = match &args.now {
         Some(s) => DateTime::parse_from_rfc3339(s)
@@ -73,11 +75,28 @@ fn execute(args: Args) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(&Line::new(text, &u))?)?;
         Ok(())
     };
+    let mut all_read = true;
     if args.text.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line.context("reading stdin")?;
-            if !line.trim().is_empty() {
-                emit(&line)?;
+        let mut stdin = std::io::stdin().lock();
+        let mut bytes = Vec::new();
+        for number in 1.. {
+            bytes.clear();
+            if stdin
+                .read_until(b'\n', &mut bytes)
+                .context("reading stdin")?
+                == 0
+            {
+                break;
+            }
+            let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match std::str::from_utf8(line) {
+                Ok(line) if !line.trim().is_empty() => emit(line)?,
+                Ok(_) => {}
+                Err(_) => {
+                    eprintln!("stdin:{number}: not valid UTF-8");
+                    all_read = false;
+                }
             }
         }
     } else {
@@ -86,12 +105,13 @@ fn execute(args: Args) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(all_read)
 }
 
 pub fn run(args: Args) -> ExitCode {
     match execute(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => super::fail(&e),
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! Sync: CRM v2 has no idempotency key, so before any add we look the lead up — by ORIGIN_ID
 //! and by `crm.duplicate.findbycomm` on the phone's written variants — in one batch per chunk
-//! of leads, then add or update in a second batch. Leads of one chunk never share a phone,
+//! of leads (then the found leads' phones and e-mails in one list call), and add or update in
+//! a second batch. An update sends only the phones and e-mails the lead lacks: Bitrix24
+//! appends every multifield item sent without an ID. Leads of one chunk never share a phone,
 //! e-mail or id (a repeat waits for the next chunk), and a write batch whose fate is unknown
 //! is looked up again rather than resent: every lead lands exactly once.
 
@@ -678,12 +680,12 @@ pub async fn sync(
                             outcomes[i] = Some(Outcome::Updated { id: lead_id });
                             continue;
                         }
-                        // Multifield items without an ID are appended: never add the value
-                        // the lead was found by a second time.
-                        if f.by_phone {
+                        // Multifield items without an ID are appended: send only a phone or
+                        // e-mail the lead does not have yet.
+                        if leads[i].phone.as_deref().is_some_and(|p| f.has_phone(p)) {
                             fields.remove("PHONE");
                         }
-                        if f.by_email {
+                        if leads[i].email.as_deref().is_some_and(|e| f.has_email(e)) {
                             fields.remove("EMAIL");
                         }
                         // Found by phone or e-mail: the lead keeps the id it was created with.
@@ -805,9 +807,66 @@ struct Found {
     contact: Option<u64>,
     by_phone: bool,
     by_email: bool,
+    /// The found lead's phones and e-mails as written in the portal.
+    phones: Vec<String>,
+    emails: Vec<String>,
 }
 
-/// One batch: the chunk's ORIGIN_IDs in one `crm.lead.list`, and one `findbycomm` per lead.
+impl Found {
+    /// The lead has the phone `e164` in any of its written forms (compared by digits).
+    fn has_phone(&self, e164: &str) -> bool {
+        let digits = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
+        let ours: HashSet<String> = phone_variants(e164).iter().map(|v| digits(v)).collect();
+        self.phones.iter().any(|p| ours.contains(&digits(p)))
+    }
+
+    /// The lead has the e-mail `email` (case aside).
+    fn has_email(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.emails.iter().any(|e| e.trim().to_lowercase() == email)
+    }
+}
+
+/// The PHONE and EMAIL values of the leads `ids` (at most one page: [`BATCH_MAX`]), for an
+/// update that must not append what a lead has already.
+async fn multifields(
+    client: &Bitrix24,
+    ids: &[u64],
+) -> Result<HashMap<u64, (Vec<String>, Vec<String>)>, CrmError> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let answer = client
+        .call(
+            "crm.lead.list",
+            &json!({
+                "filter": {"@ID": ids},
+                "select": ["ID", "PHONE", "EMAIL"],
+                "order": {"ID": "ASC"},
+            }),
+            Retry::Safe,
+        )
+        .await?;
+    let values = |row: &Value, field: &str| -> Vec<String> {
+        row.get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get("VALUE").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect()
+    };
+    for row in answer.result.as_array().into_iter().flatten() {
+        if let Some(lead) = row.get("ID").and_then(id) {
+            out.insert(lead, (values(row, "PHONE"), values(row, "EMAIL")));
+        }
+    }
+    Ok(out)
+}
+
+/// One batch: the chunk's ORIGIN_IDs in one `crm.lead.list`, and one `findbycomm` per lead;
+/// then one `crm.lead.list` for the phones and e-mails of the leads found.
 async fn lookup(
     client: &Bitrix24,
     m: &Mapping,
@@ -890,6 +949,19 @@ async fn lookup(
             f.lead = Some(n);
         }
         out.insert(i, Ok(f));
+    }
+    let mut found: Vec<u64> = out
+        .values()
+        .filter_map(|f| f.as_ref().ok().and_then(|f| f.lead))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    let existing = multifields(client, &found).await?;
+    for f in out.values_mut().filter_map(|f| f.as_mut().ok()) {
+        if let Some((phones, emails)) = f.lead.and_then(|l| existing.get(&l)) {
+            f.phones.clone_from(phones);
+            f.emails.clone_from(emails);
+        }
     }
     Ok(out)
 }

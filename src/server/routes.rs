@@ -12,8 +12,8 @@ use crate::domain::{ChannelKind, ClientRef, Event, Inbound};
 use crate::engine::Owner;
 use crate::store::{Outcome, StoredMessage};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -212,12 +212,13 @@ async fn answered_before(
 /// `GET /api/v1/messages?client_id=…&after=ID`: messages sent to a web client since `after`.
 async fn web_updates(
     State(app): State<Arc<App>>,
-    query: Result<Query<WebPoll>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<WebUpdates>, ApiError> {
     let result: Result<WebUpdates, ApiError> = async {
-        let Query(poll) = query.map_err(|r| ApiError::BadRequest(r.body_text()))?;
-        let client = poll.client().map_err(|e| ApiError::BadRequest(e.0))?;
-        let after = poll.after.unwrap_or(0);
+        let poll = WebPoll::from_query(query.as_deref().unwrap_or(""))
+            .and_then(|poll| poll.client().map(|client| (poll.after, client)));
+        let (after, client) = poll.map_err(|e| ApiError::BadRequest(e.0))?;
+        let after = after.unwrap_or(0);
         let messages = app.store.messages(&client).await?;
         let handoff = app
             .store
@@ -294,8 +295,9 @@ async fn telegram_update(
     handle_update(app, api, update, received).await
 }
 
-/// Process one Telegram update, from the webhook or from polling: acknowledge a button
-/// press, then store and run the turn (a redelivered `update_id` changes nothing).
+/// Process one Telegram update, from the webhook or from polling: store and run the turn,
+/// then acknowledge a button press. A redelivered `update_id` does nothing at all, not even
+/// the acknowledgement (Telegram refuses a second answer to one press).
 pub(super) async fn handle_update(
     app: &Arc<App>,
     api: &TelegramApi,
@@ -325,8 +327,30 @@ pub(super) async fn handle_update(
             callback_id,
         } => (Some(inbound), callback_id),
     };
-    if let Some(id) = callback_id {
-        // The client shows a progress bar until the press is answered; answer at once.
+    let new = match &inbound {
+        Some(inbound) => {
+            app.metrics.message_in(ChannelKind::Telegram);
+            let outcome = app
+                .store
+                .process_inbound(&app.engine, &inbound_id, inbound, now)
+                .await?;
+            match outcome {
+                Outcome::Processed(p) => {
+                    forward_during_handoff(app, inbound, &p.turn);
+                    app.metrics.reply_latency(received.elapsed());
+                    if !p.replies.is_empty() {
+                        app.wake_workers();
+                    }
+                    true
+                }
+                Outcome::Duplicate => false,
+            }
+        }
+        None => app.store.claim_inbound(&inbound_id, now).await?,
+    };
+    if let Some(id) = callback_id.filter(|_| new) {
+        // The client shows a progress bar until the press is answered; answer without
+        // holding up the webhook's answer.
         let api = api.clone();
         let app = Arc::clone(app);
         tokio::spawn(async move {
@@ -335,21 +359,6 @@ pub(super) async fn handle_update(
                 app.metrics.error("telegram_send");
             }
         });
-    }
-    let Some(inbound) = inbound else {
-        return Ok(());
-    };
-    app.metrics.message_in(ChannelKind::Telegram);
-    let outcome = app
-        .store
-        .process_inbound(&app.engine, &inbound_id, &inbound, now)
-        .await?;
-    if let Outcome::Processed(p) = outcome {
-        forward_during_handoff(app, &inbound, &p.turn);
-        app.metrics.reply_latency(received.elapsed());
-        if !p.replies.is_empty() {
-            app.wake_workers();
-        }
     }
     Ok(())
 }

@@ -83,6 +83,22 @@ impl Store {
         }
     }
 
+    /// Record an inbound id that carries no event for the engine (a button press that is only
+    /// acknowledged), so a redelivery is recognised. False when it was seen before.
+    pub async fn claim_inbound(
+        &self,
+        inbound_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        if !tx.claim_inbound(inbound_id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
     /// One attempt; None when a booking lost its slot (rolled back, to be re-run).
     async fn try_inbound(
         &self,

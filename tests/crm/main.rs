@@ -189,6 +189,90 @@ async fn a_duplicate_phone_written_otherwise_updates_instead_of_creating() {
     );
 }
 
+/// Each phone (by its digits) and e-mail (case aside) of every portal lead, with how often the
+/// lead has it: a multifield that grew on an update shows a count above 1.
+fn multifield_counts(emu: &Emulator) -> Vec<(String, String, usize)> {
+    let mut counts = Vec::new();
+    for l in emu.leads() {
+        let id = l["ID"].as_str().unwrap_or_default().to_string();
+        let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        for (field, value) in ["PHONE", "EMAIL"].iter().flat_map(|f| {
+            l.get(*f)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(move |i| i["VALUE"].as_str().map(|v| (*f, v.to_string())))
+        }) {
+            let key = if field == "PHONE" {
+                value.chars().filter(char::is_ascii_digit).collect()
+            } else {
+                value.to_lowercase()
+            };
+            *seen.entry(key).or_default() += 1;
+        }
+        counts.extend(seen.into_iter().map(|(v, n)| (id.clone(), v, n)));
+    }
+    counts
+}
+
+/// Leads where a phone or an e-mail stands more than once.
+fn repeated_multifields(emu: &Emulator) -> Vec<(String, String, usize)> {
+    multifield_counts(emu)
+        .into_iter()
+        .filter(|(_, _, n)| *n > 1)
+        .collect()
+}
+
+#[tokio::test]
+async fn updates_never_add_a_phone_or_e_mail_the_lead_already_has() {
+    let emu = Emulator::start(Config::default()).await;
+    let c = client(&emu, 2.0, 50.0);
+    let with_email = |origin: &str, phone: Option<&str>, email: &str| CrmLead {
+        email: Some(email.into()),
+        ..lead(origin, "Вера", phone, LeadChannel::Web)
+    };
+    let leads = [
+        with_email("lead-1", Some("+79130000001"), "vera@mail.ru"),
+        with_email("lead-2", None, "only@mail.ru"),
+    ];
+    for round in 1..=3 {
+        let out = push(&c, &leads).await.expect("sync");
+        assert!(
+            out.iter().all(|o| o.lead_id().is_some()),
+            "round {round}: {out:?}"
+        );
+        assert_eq!(repeated_multifields(&emu), vec![], "round {round}");
+    }
+    assert_eq!(emu.leads().len(), 2);
+    // Found by its phone with a new e-mail (written in other case): the new one is added once.
+    let moved = [with_email("lead-3", Some("+79130000001"), "Vera@Yandex.ru")];
+    for _ in 0..2 {
+        push(&c, &moved).await.expect("sync");
+    }
+    assert_eq!(repeated_multifields(&emu), vec![]);
+    let emails: Vec<String> = multifield_counts(&emu)
+        .into_iter()
+        .filter(|(id, v, _)| id == "1" && v.contains('@'))
+        .map(|(_, v, _)| v)
+        .collect();
+    assert_eq!(emails, ["vera@mail.ru", "vera@yandex.ru"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_sync_cli_three_times_keeps_each_phone_and_email_once_per_lead() {
+    let emu = Emulator::start(Config::default()).await;
+    for round in 1..=3 {
+        let (code, _, err) = bot_cli(emu.webhook(), &SYNC_FIXTURE_JSON).await;
+        assert_eq!(code, 0, "round {round}: {err}");
+        assert_eq!(repeated_multifields(&emu), vec![], "round {round}");
+    }
+    let emails = multifield_counts(&emu)
+        .iter()
+        .filter(|(_, v, _)| v.contains('@'))
+        .count();
+    assert!(emails > 0, "the fixture's e-mails landed");
+}
+
 #[tokio::test]
 async fn a_known_contact_is_linked_to_the_new_lead() {
     let emu = Emulator::start(Config::default()).await;

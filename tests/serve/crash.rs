@@ -10,6 +10,7 @@
 
 use crate::support::{SECRET, TOKEN, friday_10am, tg_text};
 use crate::telegram_emulator::TelegramEmulator;
+use bot::channels::web::message_key;
 use bot::domain::{ChannelKind, ClientRef};
 use bot::store::{JobKind, Store, StoredMessage};
 use chrono::{DateTime, Utc};
@@ -277,7 +278,7 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
             "{client}"
         );
         for (id, got) in answers {
-            let stored = replies_to(&messages, &format!("web:crash-web-{n}:{id}"));
+            let stored = replies_to(&messages, &message_key(&client.id, id));
             assert!(!stored.is_empty(), "{client} {id}: no reply stored");
             assert_eq!(got, &stored, "{client} {id}");
         }

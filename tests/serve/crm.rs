@@ -579,27 +579,34 @@ async fn serve_without_bitrix24_says_it_is_off_and_how_to_turn_it_on() {
         .env_remove("BOT_BITRIX24_TOKEN_FILE")
         .env_remove("BOT_BITRIX24_APP_TOKEN")
         .env_remove("BOT_TELEGRAM_TOKEN")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start bot serve");
+    // Its stdout is a closed pipe (`bot serve | head -0`): the server keeps serving.
+    drop(child.stdout.take());
     let stderr = child.stderr.take().expect("stderr");
     let lines = tokio::task::spawn_blocking(move || {
         let mut seen = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let mut reader = BufReader::new(stderr);
+        for line in (&mut reader).lines().map_while(Result::ok) {
             let done = line.contains("status events");
             seen.push(line);
             if done {
                 break;
             }
         }
-        seen
+        (seen, reader)
     });
     let lines = tokio::time::timeout(Duration::from_secs(30), lines).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = child.kill();
     let _ = child.wait();
-    let lines = lines.expect("start-up lines within 30 s").expect("reader");
+    let (lines, mut reader) = lines.expect("start-up lines within 30 s").expect("reader");
     let text = lines.join("\n");
+    let mut after = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut after);
+    assert!(!after.contains("panicked"), "{after}");
     assert!(
         text.contains("bitrix24: off (set BOT_BITRIX24_WEBHOOK"),
         "{text}"

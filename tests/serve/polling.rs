@@ -1,4 +1,4 @@
-use crate::support::{SECRET, TOKEN, spawn_polling, tg_text};
+use crate::support::{SECRET, TOKEN, friday_10am, spawn_polling, tg_press, tg_text};
 use crate::telegram_emulator::TelegramEmulator;
 use bot::channels::telegram::{TelegramApi, TelegramConfig};
 use std::time::Duration;
@@ -36,6 +36,26 @@ async fn polling_processes_each_update_once_and_confirms_it() {
     let replies = messages.iter().filter(|m| !m.inbound).count();
     assert_eq!(messages.len() - replies, 2);
     assert_eq!(emu.calls("sendMessage").len(), replies);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_press_fetched_again_is_not_answered_again() {
+    let app = spawn_polling().await;
+    let emu = app.emulator();
+    emu.push_update(tg_press(30, "cbq-poll", Some("prices")));
+    emu.wait_for("answerCallbackQuery", 1, 5).await;
+    until_confirmed(emu).await;
+    // The bot stopped before Telegram saw the offset move past the update: after the restart
+    // (no offset known) the same update is handed out again. Nothing happens, no second answer.
+    let app = app.restart_at(friday_10am()).await;
+    let emu = app.emulator();
+    emu.push_update(tg_press(30, "cbq-poll", Some("prices")));
+    until_confirmed(emu).await;
+    app.outbox_drained().await;
+    assert_eq!(emu.calls("answerCallbackQuery").len(), 1);
+    emu.assert_none_refused("answerCallbackQuery");
+    assert_eq!(app.counts().await.processed_inbound, 1);
     app.shutdown().await;
 }
 

@@ -23,6 +23,8 @@ pub struct TestApp {
     /// The server's clock: `clock.advance(…)` moves it forward.
     pub clock: Clock,
     bitrix24: Bitrix24Config,
+    /// Telegram updates are fetched by long polling (kept across a restart).
+    polling: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -251,6 +253,7 @@ async fn spawn_opts(
         telegram: emulator,
         clock,
         bitrix24,
+        polling,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,
@@ -361,6 +364,7 @@ impl TestApp {
         Stopped {
             db_url: self.db_url.clone(),
             telegram: self.telegram.take(),
+            polling: self.polling,
             dir: self._dir,
         }
     }
@@ -388,12 +392,13 @@ impl TestApp {
 pub struct Stopped {
     pub db_url: String,
     telegram: Option<TelegramEmulator>,
+    polling: bool,
     dir: tempfile::TempDir,
 }
 
 impl Stopped {
     pub async fn start_at(self, start: DateTime<Utc>, bitrix24: Bitrix24Config) -> TestApp {
-        spawn_on(self.dir, self.telegram, start, false, bitrix24).await
+        spawn_on(self.dir, self.telegram, start, self.polling, bitrix24).await
     }
 }
 
@@ -431,4 +436,37 @@ pub fn tg_text(update_id: i64, chat_id: i64, text: &str) -> Value {
             "text": text
         }
     })
+}
+
+/// A private-chat message of `chat_id` sharing a contact card: `card` is the `contact` object
+/// (`phone_number`, `first_name`, `user_id` …).
+pub fn tg_contact(update_id: i64, chat_id: i64, card: Value) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_763_607_700,
+            "from": { "id": chat_id, "is_bot": false, "first_name": "Марина" },
+            "chat": { "id": chat_id, "type": "private" },
+            "contact": card
+        }
+    })
+}
+
+/// A button press in chat 901: with `data` it goes to the engine, without it is only
+/// acknowledged.
+pub fn tg_press(update_id: i64, query_id: &str, data: Option<&str>) -> Value {
+    let mut press = json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": query_id,
+            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
+            "message": { "message_id": 2, "date": 1_763_607_600,
+                         "chat": { "id": 901, "type": "private" }, "text": "…" },
+            "chat_instance": "ci-1",
+        }
+    });
+    if let Some(data) = data {
+        press["callback_query"]["data"] = json!(data);
+    }
+    press
 }

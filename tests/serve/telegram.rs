@@ -1,4 +1,6 @@
-use crate::support::{SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_text};
+use crate::support::{
+    SECRET, TOKEN, spawn_app, spawn_with_telegram, tg_contact, tg_press, tg_text,
+};
 use crate::telegram_emulator::TelegramEmulator;
 use serde_json::json;
 use std::time::Duration;
@@ -66,17 +68,7 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
         .to_string();
     assert!(data.starts_with("slot:"), "{offer}");
 
-    let press = json!({
-        "update_id": 3,
-        "callback_query": {
-            "id": "cbq-1",
-            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
-            "message": { "message_id": 2, "date": 1_763_607_600,
-                         "chat": { "id": 901, "type": "private" }, "text": "…" },
-            "chat_instance": "ci-1",
-            "data": data,
-        }
-    });
+    let press = tg_press(3, "cbq-1", Some(&data));
     assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
     let answers = emu.wait_for("answerCallbackQuery", 1, 5).await;
     assert_eq!(answers[0].params["callback_query_id"], "cbq-1");
@@ -90,15 +82,11 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
     );
 
     // A shared contact is the phone: the booking is made and confirmed.
-    let contact = json!({
-        "update_id": 4,
-        "message": {
-            "message_id": 4, "date": 1_763_607_700,
-            "from": { "id": 901, "is_bot": false, "first_name": "Марина" },
-            "chat": { "id": 901, "type": "private" },
-            "contact": { "phone_number": "79131234567", "first_name": "Марина", "user_id": 901 }
-        }
-    });
+    let contact = tg_contact(
+        4,
+        901,
+        json!({ "phone_number": "79131234567", "first_name": "Марина", "user_id": 901 }),
+    );
     assert_eq!(app.telegram_update(Some(SECRET), &contact).await, 200);
     let sent = emu.wait_for("sendMessage", 4, 5).await;
     let text = sent[3].params["text"]
@@ -107,6 +95,53 @@ async fn slot_offer_arrives_with_an_inline_keyboard_and_a_press_is_answered() {
         .to_string();
     assert!(text.contains("21.11"), "{text}");
     assert_eq!(app.counts().await.active_bookings, 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn someone_elses_contact_card_is_read_as_typed_text() {
+    let app = spawn_with_telegram().await;
+    let card = tg_contact(
+        7,
+        902,
+        json!({ "phone_number": "+79131234567", "first_name": "Анна",
+                "last_name": "Петрова", "user_id": 903 }),
+    );
+    assert_eq!(app.telegram_update(Some(SECRET), &card).await, 200);
+    app.emulator().wait_for("sendMessage", 1, 5).await;
+    let client = bot::domain::ClientRef {
+        channel: bot::domain::ChannelKind::Telegram,
+        id: "902".into(),
+    };
+    let messages = app.store().await.messages(&client).await.expect("messages");
+    let inbound: Vec<_> = messages.iter().filter(|m| m.inbound).collect();
+    assert_eq!(inbound.len(), 1, "{messages:?}");
+    assert_eq!(inbound[0].kind, "text", "not the client's own contact");
+    assert_eq!(inbound[0].text, "+79131234567 Анна Петрова");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_button_press_is_not_answered_again() {
+    let app = spawn_with_telegram().await;
+    let emu = app.emulator();
+    for press in [
+        tg_press(20, "cbq-data", Some("prices")),
+        tg_press(21, "cbq-bare", None),
+    ] {
+        assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
+        assert_eq!(app.telegram_update(Some(SECRET), &press).await, 200);
+    }
+    emu.wait_for("answerCallbackQuery", 2, 5).await;
+    app.outbox_drained().await;
+    let answered: Vec<_> = emu
+        .calls("answerCallbackQuery")
+        .iter()
+        .map(|c| c.params["callback_query_id"].clone())
+        .collect();
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    emu.assert_none_refused("answerCallbackQuery");
+    assert_eq!(app.counts().await.processed_inbound, 2);
     app.shutdown().await;
 }
 
@@ -213,6 +248,18 @@ async fn the_emulator_refuses_what_telegram_refuses() {
             json!({ "chat_id": 1, "text": "ok" }),
             200,
         ),
+        (
+            "first answer",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({ "callback_query_id": "q1" }),
+            200,
+        ),
+        (
+            "second answer to one press",
+            format!("/bot{TOKEN}/answerCallbackQuery"),
+            json!({ "callback_query_id": "q1" }),
+            400,
+        ),
     ];
     for (what, path, body, want) in cases {
         let resp = http
@@ -226,6 +273,9 @@ async fn the_emulator_refuses_what_telegram_refuses() {
         assert_eq!(answer["ok"], want == 200, "{what}: {answer}");
     }
     assert_eq!(emu.calls("sendMessage").len(), 1);
+    let refused = std::panic::catch_unwind(|| emu.assert_none_refused("answerCallbackQuery"));
+    assert!(refused.is_err(), "the second answer to q1 was refused");
+    emu.assert_none_refused("getMe");
 }
 
 #[tokio::test]
@@ -270,4 +320,58 @@ async fn one_message_per_second_in_a_chat_while_other_chats_are_not_held_up() {
         apart < Duration::from_millis(700),
         "chat 12 waited for chat 11: {apart:?}"
     );
+}
+
+#[tokio::test]
+async fn serve_and_set_webhook_refuse_a_secret_telegram_would_refuse() {
+    let emu = TelegramEmulator::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let says_why =
+        |err: &str| err.contains("BOT_TELEGRAM_SECRET") && err.contains("A-Z a-z 0-9 _ -");
+    for secret in ["with space", "ключ", "a.b", &"a".repeat(257)] {
+        let env = [
+            ("BOT_TELEGRAM_TOKEN", TOKEN),
+            ("BOT_TELEGRAM_SECRET", secret),
+        ];
+        let serve = tokio::task::spawn_blocking({
+            let (db, secret) = (db.clone(), secret.to_string());
+            move || {
+                let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bot"))
+                    .args(["serve", "--listen", "127.0.0.1:0", "--db", db.as_str()])
+                    .env("BOT_TELEGRAM_TOKEN", TOKEN)
+                    .env("BOT_TELEGRAM_SECRET", secret)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start bot serve");
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while child.try_wait().ok().flatten().is_none()
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                child.wait_with_output().expect("bot serve output")
+            }
+        });
+        let out = serve.await.expect("join");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "serve with {secret:?}: {err}");
+        assert!(says_why(&err), "{err}");
+
+        let args = [
+            "telegram",
+            "set-webhook",
+            "--url",
+            "https://salon.example/webhooks/telegram",
+        ];
+        let mut env = env.to_vec();
+        let api_url = emu.url();
+        env.push(("BOT_TELEGRAM_API_URL", api_url.as_str()));
+        let (code, _, err) = crate::cli::run_bot(&args, &env).await;
+        assert_eq!(code, 2, "set-webhook with {secret:?}: {err}");
+        assert!(says_why(&err), "{err}");
+    }
+    assert!(emu.calls("setWebhook").is_empty());
 }

@@ -169,6 +169,21 @@ async fn a_resent_message_id_is_processed_once() {
 }
 
 #[tokio::test]
+async fn message_ids_with_colons_of_two_clients_are_both_processed() {
+    let app = spawn_app().await;
+    for (client, id) in [("a:b", "c"), ("a", "b:c")] {
+        let body =
+            json!({ "client_id": client, "text": "сколько стоит маникюр?", "message_id": id });
+        let (status, answer) = app.post_json("/api/v1/messages", &body).await;
+        assert_eq!(status, 200, "{client}: {answer}");
+        assert!(answer["duplicate"].is_null(), "{client} {id}: {answer}");
+        assert!(!texts(&answer).is_empty(), "{client} {id}: {answer}");
+    }
+    assert_eq!(app.counts().await.processed_inbound, 2);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn serves_the_chat_page() {
     let app = spawn_app().await;
     let resp = app.http.get(app.url("/")).send().await.expect("request");
@@ -251,5 +266,47 @@ async fn a_4096_character_russian_text_escaped_as_ascii_json_is_accepted() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn invisible_client_ids_and_broken_query_escapes_are_refused() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/messages",
+            &json!({ "client_id": "anna\u{202E}", "text": "привет" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("invisible")),
+        "{body}"
+    );
+    for (query, why) in [
+        ("client_id=%E2%80%8Banna", "invisible"),
+        ("client_id=%ff%fe", "UTF-8"),
+        ("client_id=%ff%fe&after=0", "UTF-8"),
+    ] {
+        let resp = app
+            .http
+            .get(app.url(&format!("/api/v1/messages?{query}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(resp.status().as_u16(), 400, "{query}");
+        let body: serde_json::Value = resp.json().await.expect("JSON error");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(why)),
+            "{query}: {body}"
+        );
+    }
+    let polled = app
+        .get_json("/api/v1/messages?client_id=%D0%B0%D0%BD%D1%8F")
+        .await;
+    assert_eq!(polled["conversation_id"], "web:аня");
+    assert_eq!(app.counts().await.messages, 0);
     app.shutdown().await;
 }

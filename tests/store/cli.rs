@@ -3,7 +3,11 @@
 
 use crate::calendar_export::assert_valid_ics;
 use crate::support::*;
-use std::process::{Command, Output};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output, Stdio};
+
+/// The signal that ends a process writing to a closed pipe.
+const SIGPIPE: i32 = 13;
 
 fn bot(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bot"))
@@ -116,7 +120,43 @@ async fn outbox_list_shows_dead_letters_and_retry_requeues_them(db: &TestDb) {
     assert!(stdout(&out).contains("0 dead"), "{}", stdout(&out));
 }
 
+/// `bot args…` whose stdout is a pipe closed before it writes (`bot … | head -0`).
+fn bot_into_closed_pipe(db: &TestDb, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bot"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("BOT_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bot");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("bot ends")
+}
+
+async fn output_to_a_closed_pipe_ends_quietly(db: &TestDb) {
+    book(db, &engine(), &client(1), &olga(nov(23, 15, 0)), now()).await;
+    for args in [
+        &["outbox", "list", "--format", "json"][..],
+        &["outbox", "list"],
+        &["db", "status"],
+        &["calendar", "export", "--from=2026-11-23", "--to=2026-11-23"],
+        &["understand", "хочу на маникюр завтра"],
+    ] {
+        let out = bot_into_closed_pipe(db, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let quiet = out.status.code().is_some_and(|c| c == 0 || c == 141)
+            || out.status.signal() == Some(SIGPIPE);
+        assert!(quiet, "{args:?} ended with {:?}: {stderr}", out.status);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 both!(
     db_status_export_and_mark_through_the_binary,
     outbox_list_shows_dead_letters_and_retry_requeues_them,
+    output_to_a_closed_pipe_ends_quietly,
 );

@@ -1,9 +1,9 @@
 //! A faithful local emulator of the Telegram Bot API for tests: an axum app on port 0 that
 //! answers `POST /bot<TOKEN>/<method>` like api.telegram.org — 401 `Unauthorized` for a wrong
 //! token, 404 `Not Found` for an unknown method, 400 `Bad Request: …` for missing or invalid
-//! parameters (text 1–4096 characters, `callback_data` 1–64 bytes, one action per button),
-//! 429 with `parameters.retry_after` when a test asks for it — and records every accepted
-//! call for assertions.
+//! parameters (text 1–4096 characters, `callback_data` 1–64 bytes, one action per button) and
+//! for a second answer to one callback query, 429 with `parameters.retry_after` when a test
+//! asks for it — and records the calls it accepts, and apart those it refuses, for assertions.
 
 #![allow(dead_code)]
 
@@ -29,6 +29,10 @@ pub struct Call {
 struct State_ {
     token: String,
     calls: Mutex<Vec<Call>>,
+    /// Calls answered with an error.
+    refused: Mutex<Vec<Call>>,
+    /// Callback queries answered already: a second answer is refused like Telegram does.
+    answered: Mutex<std::collections::HashSet<String>>,
     /// How many of the next sendMessage calls answer 429, and with what retry_after.
     rate_limit: Mutex<(u32, u64)>,
     next_message_id: Mutex<i64>,
@@ -74,6 +78,24 @@ impl TelegramEmulator {
             .filter(|c| c.method == method)
             .cloned()
             .collect()
+    }
+
+    /// Calls of `method` the emulator refused (answered with an error).
+    pub fn refused(&self, method: &str) -> Vec<Call> {
+        self.state
+            .refused
+            .lock()
+            .expect("refused")
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Panic when a call of `method` was refused (say a press answered twice).
+    pub fn assert_none_refused(&self, method: &str) {
+        let refused = self.refused(method);
+        assert!(refused.is_empty(), "{method} refused: {refused:?}");
     }
 
     /// Queue an update for getUpdates (polling mode).
@@ -182,21 +204,25 @@ async fn call(
             Ok(json!(true))
         }
         "sendMessage" => send_message(&state, &params),
-        "answerCallbackQuery" => answer_callback(&params),
+        "answerCallbackQuery" => answer_callback(&state, &params),
         "getMe" => {
             Ok(json!({ "id": 1, "is_bot": true, "first_name": "Bot", "username": "test_bot" }))
         }
         _ => return error(404, "Not Found").into_response(),
     };
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    state.calls.lock().expect("calls").push(Call {
+    let call = Call {
         method: method.clone(),
         params,
         at: std::time::Instant::now(),
-    });
+    };
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            state.refused.lock().expect("refused").push(call);
+            return e.into_response();
+        }
+    };
+    state.calls.lock().expect("calls").push(call);
     Json(json!({ "ok": true, "result": result })).into_response()
 }
 
@@ -289,12 +315,23 @@ fn check_markup(m: &Value) -> Result<(), ApiErr> {
     Err(bad("unsupported reply_markup"))
 }
 
-fn answer_callback(p: &Value) -> Result<Value, ApiErr> {
-    if p["callback_query_id"].as_str().is_none_or(str::is_empty) {
+/// A press is answered once; a second answer to the same query is refused.
+fn answer_callback(state: &State_, p: &Value) -> Result<Value, ApiErr> {
+    let Some(id) = p["callback_query_id"].as_str().filter(|id| !id.is_empty()) else {
         return Err(bad("QUERY_ID_INVALID"));
-    }
+    };
     if p["text"].as_str().is_some_and(|t| t.chars().count() > 200) {
         return Err(bad("MESSAGE_TOO_LONG"));
+    }
+    if !state
+        .answered
+        .lock()
+        .expect("answered")
+        .insert(id.to_string())
+    {
+        return Err(bad(
+            "query is too old and response timeout expired or query ID is invalid",
+        ));
     }
     Ok(json!(true))
 }

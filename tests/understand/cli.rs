@@ -64,26 +64,53 @@ fn understand_prints_one_json_line_per_argument() {
     assert_eq!(first["time"], "15:00");
 }
 
-#[test]
-fn understand_reads_messages_from_stdin() {
+/// `bot understand` with `input` on stdin: its exit status, stdout and stderr.
+fn understand_stdin(input: &[u8]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bot"))
         .args(["understand", "--now", crate::NOW])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("bot did not run: {e}"));
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all("где вы находитесь?\n\nотмените запись\n".as_bytes())
+            .write_all(input)
             .unwrap_or_else(|e| panic!("stdin: {e}"));
     }
-    let out = child
+    child
         .wait_with_output()
-        .unwrap_or_else(|e| panic!("bot failed: {e}"));
+        .unwrap_or_else(|e| panic!("bot failed: {e}"))
+}
+
+#[test]
+fn understand_reads_messages_from_stdin() {
+    let out = understand_stdin("где вы находитесь?\n\nотмените запись\n".as_bytes());
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "blank lines are skipped: {stdout}");
+    check_line(lines[0], "где вы находитесь?");
+    check_line(lines[1], "отмените запись");
+}
+
+#[test]
+fn understand_reports_a_stdin_line_that_is_not_utf8_and_goes_on() {
+    let mut input = "где вы находитесь?\n".as_bytes().to_vec();
+    input.extend_from_slice(b"\xff\xfe broken\n");
+    input.extend_from_slice("отмените запись\r\n".as_bytes());
+    input.extend_from_slice(b"also \xc0 broken");
+    let out = understand_stdin(&input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        ["stdin:2: not valid UTF-8", "stdin:4: not valid UTF-8"],
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "nothing for the bad lines: {stdout}");
     check_line(lines[0], "где вы находитесь?");
     check_line(lines[1], "отмените запись");
 }
