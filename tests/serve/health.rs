@@ -28,15 +28,7 @@ async fn health_readiness_and_metrics() {
         .json(&serde_json::json!({ "client_id": "m" }))
         .send()
         .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     for line in [
         "bot_messages_in_total{channel=\"web\"} 1",
         "bot_messages_out_total{channel=\"web\"} 1",

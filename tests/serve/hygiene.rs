@@ -94,15 +94,7 @@ async fn polling_gives_up_an_update_that_always_fails_and_serves_the_next() {
     // Five attempts a second apart, then the next update is served.
     let sent = emu.wait_for("sendMessage", 1, 30).await;
     assert_eq!(sent[0].params["chat_id"], 88);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("bot_errors_total{kind=\"telegram_update_dropped\"} 1"),
         "{metrics}"

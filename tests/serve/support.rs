@@ -321,6 +321,18 @@ impl TestApp {
     }
 
     /// GET a path; the JSON body.
+    /// The `/metrics` exposition text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let resp = self.http.get(self.url(path)).send().await.expect("request");
         resp.json().await.expect("a JSON body")
