@@ -46,6 +46,16 @@ pub struct Understanding {
     pub medical: bool,
     /// Looks like a complaint.
     pub complaint: bool,
+    /// A health or safety question about a procedure (contraindications, allergies, a skin
+    /// reaction, what to apply): a person answers it at any business, not only at clinics.
+    pub safety: bool,
+    /// «в то же время», «время такое же», «так же»: keep the time of the booking being moved.
+    pub same_time: bool,
+    /// Read as the answer to «как к вам обращаться?»: the name a short reply gives (any first
+    /// name, also an unknown one, in lower case or a common word like «Роза»; «Фамилия Имя
+    /// [Отчество]» keeps the surname), capitalised, in «Имя [Отчество] Фамилия» order. None
+    /// when the reply is clearly something else (a question, a refusal, a date, a service).
+    pub name_answer: Option<String>,
     /// The message tries to instruct the bot (prompt injection) or is not a client's request
     /// (job inquiry, advertising): intent `other`, every slot dropped.
     pub injection: bool,
@@ -68,6 +78,9 @@ impl Understanding {
             faq: None,
             medical: false,
             complaint: false,
+            safety: false,
+            same_time: false,
+            name_answer: None,
             injection: false,
             confidence: 0.0,
         }
