@@ -1,0 +1,126 @@
+//! Answers that are not a booking step: prices, promotions, FAQ, the fallback and hand-off,
+//! a refusal.
+
+use super::*;
+
+impl<'a> Ctx<'a> {
+    pub(super) fn misunderstood(&mut self) {
+        self.conv.misunderstandings += 1;
+        if self.conv.misunderstandings >= self.profile.escalation.max_misunderstandings.max(1) {
+            return self.handoff(HandoffReason::Misunderstanding);
+        }
+        let mut buttons = self.menu();
+        buttons.push(Button::new("Администратор", Payload::Human.encode()));
+        self.say_with(K::Fallback, Values::new(), buttons);
+    }
+
+    pub(super) fn handoff(&mut self, reason: HandoffReason) {
+        let key = match reason {
+            HandoffReason::Complaint => K::HandoffComplaint,
+            HandoffReason::Medical => K::HandoffMedical,
+            HandoffReason::Requested | HandoffReason::Misunderstanding => K::Handoff,
+        };
+        self.say(key, Values::new());
+        self.conv.owner = Owner::Human;
+        self.conv.stage = Stage::Idle;
+        self.effects.push(Effect::HandoffRequested { reason });
+    }
+
+    pub(super) fn declined(&mut self) {
+        self.conv.stage = Stage::Idle;
+        self.conv.draft = Draft::default();
+        self.say(K::Declined, Values::new());
+    }
+
+    pub(super) fn no_booking(&mut self) {
+        self.conv.stage = Stage::OfferedBooking;
+        self.say_with(
+            K::NoBooking,
+            Values::new(),
+            vec![Button::new("Записаться", Payload::Book.encode())],
+        );
+    }
+
+    pub(super) fn ask_price_service(&mut self) {
+        self.conv.stage = Stage::AskedPriceService;
+        self.say(K::PriceAskService, Values::new());
+    }
+
+    pub(super) fn price(&mut self, id: ServiceId) {
+        let Some(service) = self.service(&id) else {
+            return self.ask_price_service();
+        };
+        let in_progress = self.booking_in_progress();
+        let values = Values::new()
+            .service(Some(service))
+            .set("price", fmt_price(service.price));
+        match service.price {
+            Price::Fixed(_) => self.say(K::PriceFixed, values),
+            Price::Range { .. } => {
+                let note = service.price_note.clone().unwrap_or_default();
+                self.say(K::PriceRange, values.set("price_note", note));
+            }
+        }
+        if !in_progress {
+            self.conv.draft = Draft {
+                service: Some(id),
+                ..Draft::default()
+            };
+            self.conv.stage = Stage::OfferedBooking;
+            let v = Values::new().service(Some(service));
+            self.say_with(
+                K::OfferBooking,
+                v,
+                Self::yes_no("Записаться", "Нет, спасибо"),
+            );
+        }
+    }
+
+    pub(super) fn promos(&mut self) {
+        let today = self.today();
+        let lines: Vec<String> = self
+            .profile
+            .promotions
+            .iter()
+            .filter(|p| p.is_valid_on(today))
+            .map(|p| {
+                let until = p
+                    .valid_until
+                    .map(|d| format!(" (до {})", fmt_date(d)))
+                    .unwrap_or_default();
+                format!("• {}: {}{}", p.title, p.text, until)
+            })
+            .collect();
+        if lines.is_empty() {
+            self.say(K::NoPromo, Values::new());
+            return;
+        }
+        self.say(
+            K::PromoList,
+            Values::new().set("promotions", lines.join("\n")),
+        );
+        if !matches!(
+            self.conv.stage,
+            Stage::Booking | Stage::ChoosingSlot { .. } | Stage::AwaitingContact { .. }
+        ) {
+            self.conv.stage = Stage::OfferedBooking;
+            self.say_with(
+                K::OfferBooking,
+                Values::new(),
+                Self::yes_no("Записаться", "Нет, спасибо"),
+            );
+        }
+    }
+
+    pub(super) fn faq(&mut self, id: Option<&str>) {
+        match id.and_then(|id| self.profile.faq.iter().find(|f| f.id == id)) {
+            Some(f) => self.replies.push(Reply {
+                text: f.answer.clone(),
+                buttons: Vec::new(),
+                template: Some(format!("faq:{}", f.id)),
+                request_contact: false,
+            }),
+            None => self.misunderstood(),
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! One turn of the dialog: escalation first, then what the bot is waiting for (the stage),
+//! then the client's intent. Every branch ends in replies (possibly none: silence after a
+//! hand-off) and typed effects; nothing here reads a clock or touches the outside world.
+//!
+//! This file is the state machine: the events, what each stage accepts as an answer, and the
+//! client's intents. The steps it dispatches to live beside it by topic: slot search and offers
+//! (`offers.rs`), the booking lifecycle (`bookings.rs`), and the answers that are not a booking
+//! step (`info.rs`).
+
+mod bookings;
+mod info;
+mod offers;
+
+use super::buttons::Payload;
+use super::reply::{
+    Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, stable_hash, weekday_short,
+};
+use super::templates::TemplateKey as K;
+use super::{Conversation, Draft, Engine, Owner, Stage, Turn};
+use crate::calendar::{Availability, SlotQuery};
+use crate::config::{Price, Profile, Service};
+use crate::domain::{
+    Booking, BookingId, BookingStatus, Button, Effect, Event, HandoffReason, Inbound, Intent,
+    LEAD_SOURCE, Lead, LeadField, ReminderKind, Reply, ServiceId, Slot, When,
+};
+use crate::nlu::Understanding;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+
+struct Ctx<'a> {
+    profile: &'a Profile,
+    avail: &'a dyn Availability,
+    now: DateTime<Utc>,
+    conv: Conversation,
+    replies: Vec<Reply>,
+    effects: Vec<Effect>,
+}
+
+pub(super) fn turn(
+    engine: &Engine,
+    conversation: &Conversation,
+    inbound: &Inbound,
+    now: DateTime<Utc>,
+    avail: &dyn Availability,
+) -> Turn {
+    let mut t = Ctx {
+        profile: &engine.profile,
+        avail,
+        now,
+        conv: conversation.clone(),
+        replies: Vec::new(),
+        effects: Vec::new(),
+    };
+    t.conv.turns += 1;
+    if t.conv.contact.phone.is_none() && inbound.client.channel.provides_phone() {
+        t.conv.contact.phone = phone_from_channel_id(&inbound.client.id);
+    }
+    let mut understanding = None;
+    match &inbound.event {
+        Event::Released => {
+            t.conv.owner = Owner::Bot;
+            t.conv.stage = Stage::Idle;
+            t.conv.misunderstandings = 0;
+        }
+        Event::Reminder { booking, kind } => t.reminder(booking, *kind),
+        Event::NoShow { booking } => t.no_show(booking),
+        Event::Text { text } => {
+            let u = engine.nlu.understand(text, now);
+            if t.conv.owner == Owner::Bot {
+                t.text(&u);
+            }
+            understanding = Some(u);
+        }
+        _ if t.conv.owner == Owner::Human => {}
+        Event::Button { payload } => match Payload::parse(payload) {
+            Some(p) => t.button(p),
+            // A payload we did not make: read it as typed text.
+            None => {
+                let u = engine.nlu.understand(payload, now);
+                t.text(&u);
+                understanding = Some(u);
+            }
+        },
+        Event::Contact { phone, name } => t.contact_shared(phone, name.as_deref()),
+    }
+    t.check_qualified(None);
+    Turn {
+        conversation: t.conv,
+        replies: t.replies,
+        effects: t.effects,
+        understanding,
+    }
+}
+
+/// WhatsApp ids are the client's number in international form without "+".
+fn phone_from_channel_id(id: &str) -> Option<String> {
+    crate::nlu::phone::find(&format!("+{}", id.trim_start_matches('+')), None).e164
+}
+
+impl<'a> Ctx<'a> {
+    // ---- output helpers -------------------------------------------------------------------
+
+    fn seed(&self) -> u64 {
+        stable_hash(&[
+            self.conv.client.id.as_bytes(),
+            &self.conv.turns.to_le_bytes(),
+            &(self.replies.len() as u32).to_le_bytes(),
+        ])
+    }
+
+    fn say(&mut self, key: K, values: Values<'_>) {
+        let r = say(self.profile, key, self.seed(), &values);
+        self.replies.push(r);
+    }
+
+    fn say_with(&mut self, key: K, values: Values<'_>, buttons: Vec<Button>) {
+        let mut r = say(self.profile, key, self.seed(), &values);
+        r.buttons = buttons;
+        self.replies.push(r);
+    }
+
+    fn service(&self, id: &ServiceId) -> Option<&'a Service> {
+        self.profile.service(id)
+    }
+
+    fn staff_name(&self, slot: &Slot) -> String {
+        self.profile
+            .staff_member(&slot.staff)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn tz(&self) -> chrono_tz::Tz {
+        self.profile.business.timezone
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.now.with_timezone(&self.tz()).date_naive()
+    }
+
+    fn utc(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+        self.tz()
+            .from_local_datetime(&date.and_time(time))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    fn menu(&self) -> Vec<Button> {
+        menu(self.profile, self.today())
+    }
+
+    fn yes_no(yes: &str, no: &str) -> Vec<Button> {
+        vec![
+            Button::new(yes, Payload::Yes.encode()),
+            Button::new(no, Payload::No.encode()),
+        ]
+    }
+
+    fn booking_values(&self, booking: &Booking) -> Values<'a> {
+        Values::new()
+            .service(self.service(&booking.service))
+            .at(self.profile, booking.slot.start)
+            .set("staff", self.staff_name(&booking.slot))
+            .set("name", self.conv.contact.name.clone().unwrap_or_default())
+            .set("booking", booking.id.to_string())
+    }
+
+    // ---- events ---------------------------------------------------------------------------
+
+    fn text(&mut self, u: &Understanding) {
+        // A medical question goes to a person; a request to book a doctor that mentions a
+        // symptom ("к стоматологу, зуб болит") is booked — that is what the patient asks for.
+        let booking_a_doctor = u.intent == Intent::Book && u.service.is_some();
+        if u.medical && self.profile.escalation.medical_questions_to_human && !booking_a_doctor {
+            return self.handoff(HandoffReason::Medical);
+        }
+        if u.complaint {
+            return self.handoff(HandoffReason::Complaint);
+        }
+        if u.intent == Intent::Human {
+            return self.handoff(HandoffReason::Requested);
+        }
+        let captured = self.capture(u.name.as_deref(), u.phone.as_deref(), u.email.as_deref());
+        let stage = self.conv.stage.clone();
+        if self.on_stage(&stage, u, captured) {
+            self.conv.misunderstandings = 0;
+            return;
+        }
+        self.on_intent(u);
+    }
+
+    fn contact_shared(&mut self, phone: &str, name: Option<&str>) {
+        let e164 = crate::nlu::phone::find(phone, None).e164;
+        let captured = self.capture(name, e164.as_deref(), None);
+        if let Stage::AwaitingContact { slot } = self.conv.stage.clone() {
+            self.continue_contact(slot, e164.is_none());
+        } else if captured {
+            self.say(K::Thanks, Values::new());
+        }
+    }
+
+    fn button(&mut self, p: Payload) {
+        self.conv.misunderstandings = 0;
+        let stage = self.conv.stage.clone();
+        match p {
+            Payload::Yes => self.yes(&stage),
+            Payload::No => self.no(&stage),
+            Payload::Book => {
+                self.conv.draft.when = When::default();
+                self.advance_booking(false);
+            }
+            Payload::Nearest => {
+                self.conv.draft.when = When::default();
+                self.advance_booking(true);
+            }
+            Payload::Prices => self.ask_price_service(),
+            Payload::Promos => self.promos(),
+            Payload::Human => self.handoff(HandoffReason::Requested),
+            Payload::Reschedule => match self
+                .stage_booking(&stage)
+                .or_else(|| self.pick_booking(None, None))
+            {
+                Some(b) => self.ask_reschedule(b),
+                None => self.say(K::NoBooking, Values::new()),
+            },
+            Payload::Cancel => match self
+                .stage_booking(&stage)
+                .or_else(|| self.pick_booking(None, None))
+            {
+                Some(b) => self.confirm_cancel(b),
+                None => self.say(K::NoBooking, Values::new()),
+            },
+            Payload::Faq(id) => self.faq(Some(&id)),
+            Payload::Slot { start, staff } => {
+                let moving = match &stage {
+                    Stage::ChoosingSlot { moving, .. } => moving.clone(),
+                    _ => None,
+                };
+                let service = moving
+                    .as_ref()
+                    .map(|b| b.service.clone())
+                    .or_else(|| self.conv.draft.service.clone());
+                let slot = service.and_then(|svc| {
+                    self.avail.slot_at(
+                        &svc,
+                        Some(&staff),
+                        start,
+                        self.now,
+                        moving.as_ref().map(|b| &b.id),
+                    )
+                });
+                match slot {
+                    Some(slot) => self.choose(slot, moving),
+                    None => {
+                        // Taken meanwhile: offer what is free around it.
+                        self.conv.draft.when = self.local_when(start);
+                        self.conv.draft.staff = None;
+                        match moving {
+                            Some(b) => self.move_to(b, self.local_when(start)),
+                            None => self.advance_booking(false),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn reminder(&mut self, id: &BookingId, kind: ReminderKind) {
+        let Some(booking) = self.avail.booking(id).filter(Booking::is_active) else {
+            return;
+        };
+        let values = self.booking_values(&booking);
+        match kind {
+            ReminderKind::DayBefore => {
+                let buttons = vec![
+                    Button::new("Подтверждаю", Payload::Yes.encode()),
+                    Button::new("Перенести", Payload::Reschedule.encode()),
+                    Button::new("Отменить", Payload::Cancel.encode()),
+                ];
+                self.say_with(K::ReminderDayBefore, values, buttons);
+                if self.conv.owner == Owner::Bot {
+                    self.conv.stage = Stage::ReminderSent { booking };
+                }
+            }
+            ReminderKind::Soon => self.say(K::ReminderSoon, values),
+        }
+    }
+
+    fn no_show(&mut self, id: &BookingId) {
+        let Some(booking) = self.avail.booking(id) else {
+            return;
+        };
+        let values = self.booking_values(&booking);
+        self.say_with(
+            K::NoShowFollowup,
+            values,
+            Self::yes_no("Подобрать время", "Не нужно"),
+        );
+        if self.conv.owner == Owner::Bot {
+            self.conv.draft = Draft {
+                service: Some(booking.service.clone()),
+                staff: Some(booking.slot.staff.clone()),
+                when: When::default(),
+            };
+            self.conv.stage = Stage::OfferedBooking;
+        }
+    }
+
+    // ---- contact and qualification ----------------------------------------------------------
+
+    // ---- stage handling --------------------------------------------------------------------
+
+    /// Handle the message as the answer to what the bot is waiting for; false = not an answer.
+    fn on_stage(&mut self, stage: &Stage, u: &Understanding, captured: bool) -> bool {
+        let has_when = !u.when.is_empty();
+        // Messages that answer the bot's question, as opposed to a new request (a price
+        // question in the middle of a booking is answered, and the booking waits).
+        let answers = matches!(
+            u.intent,
+            Intent::Book | Intent::FreeTime | Intent::Other | Intent::Confirm | Intent::Deny
+        );
+        match stage {
+            Stage::Idle => false,
+            Stage::AwaitingContact { slot } => {
+                if captured || u.invalid_phone {
+                    self.continue_contact(slot.clone(), u.invalid_phone);
+                    true
+                } else if answers && (has_when || u.service.is_some()) {
+                    self.conv.stage = Stage::Booking;
+                    self.refine_booking(u);
+                    true
+                } else if u.intent == Intent::Deny {
+                    self.declined();
+                    true
+                } else {
+                    false
+                }
+            }
+            Stage::ChoosingSlot { offered, moving } => {
+                if let Some(slot) = self.match_offered(offered, &u.when) {
+                    self.choose(slot, moving.clone());
+                    true
+                } else if u.intent == Intent::Confirm && offered.len() == 1 {
+                    self.choose(offered[0].clone(), moving.clone());
+                    true
+                } else if u.intent == Intent::Deny && !has_when {
+                    self.declined();
+                    true
+                } else if has_when && (answers || u.intent == Intent::Reschedule) {
+                    match moving {
+                        Some(b) => self.move_to(b.clone(), u.when.clone()),
+                        None => self.refine_booking(u),
+                    }
+                    true
+                } else {
+                    false
+                }
+            }
+            Stage::ConfirmingCancel { booking } => match u.intent {
+                Intent::Confirm | Intent::Cancel => {
+                    self.cancel(booking.clone());
+                    true
+                }
+                Intent::Deny => {
+                    self.keep_booking(booking);
+                    true
+                }
+                _ => self.reschedule_request(booking, u),
+            },
+            Stage::Rescheduling { booking } => {
+                if u.intent == Intent::Cancel {
+                    self.confirm_cancel(booking.clone());
+                    true
+                } else if has_when {
+                    self.move_to(booking.clone(), u.when.clone());
+                    true
+                } else if u.intent == Intent::Deny {
+                    self.declined();
+                    true
+                } else {
+                    false
+                }
+            }
+            Stage::ReminderSent { booking } => match u.intent {
+                Intent::Confirm => {
+                    self.attendance_confirmed(booking.clone());
+                    true
+                }
+                // "не получится прийти" or "отмените" after a reminder: offer to move the
+                // visit before cancelling it.
+                Intent::Deny | Intent::Cancel => {
+                    self.attendance_declined(booking.clone());
+                    true
+                }
+                _ => self.reschedule_request(booking, u),
+            },
+            Stage::OfferedBooking => match u.intent {
+                Intent::Confirm => {
+                    self.advance_booking(false);
+                    true
+                }
+                Intent::Deny => {
+                    self.declined();
+                    true
+                }
+                _ if has_when && matches!(u.intent, Intent::Other | Intent::Book) => {
+                    self.refine_booking(u);
+                    true
+                }
+                _ => false,
+            },
+            Stage::AskedPriceService => match &u.service {
+                Some(s) if matches!(u.intent, Intent::Other | Intent::Price) => {
+                    self.price(s.clone());
+                    true
+                }
+                _ => false,
+            },
+            Stage::Booking => {
+                if answers && (has_when || u.service.is_some() || u.staff.is_some()) {
+                    self.refine_booking(u);
+                    true
+                } else if u.intent == Intent::Deny {
+                    self.declined();
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// "Перенесите" about `booking` (with or without the new time); false when `u` is not that.
+    fn reschedule_request(&mut self, booking: &Booking, u: &Understanding) -> bool {
+        match u.intent {
+            Intent::Reschedule | Intent::Book if !u.when.is_empty() => {
+                self.move_to(booking.clone(), u.when.clone())
+            }
+            Intent::Reschedule => self.ask_reschedule(booking.clone()),
+            _ => return false,
+        }
+        true
+    }
+
+    fn stage_booking(&self, stage: &Stage) -> Option<Booking> {
+        match stage {
+            Stage::ReminderSent { booking }
+            | Stage::Rescheduling { booking }
+            | Stage::ConfirmingCancel { booking } => Some(booking.clone()),
+            _ => None,
+        }
+    }
+
+    fn yes(&mut self, stage: &Stage) {
+        match stage {
+            Stage::ReminderSent { booking } => self.attendance_confirmed(booking.clone()),
+            Stage::ConfirmingCancel { booking } => self.cancel(booking.clone()),
+            Stage::OfferedBooking | Stage::Booking => self.advance_booking(false),
+            Stage::ChoosingSlot { offered, moving } if offered.len() == 1 => {
+                self.choose(offered[0].clone(), moving.clone())
+            }
+            _ => self.say(K::Thanks, Values::new()),
+        }
+    }
+
+    fn no(&mut self, stage: &Stage) {
+        match stage {
+            Stage::ReminderSent { booking } => self.attendance_declined(booking.clone()),
+            Stage::ConfirmingCancel { booking } => self.keep_booking(booking),
+            _ => self.declined(),
+        }
+    }
+
+    // ---- intents ---------------------------------------------------------------------------
+
+    /// A booking or a move is under way: side questions (prices) are answered without
+    /// dropping it.
+    fn booking_in_progress(&self) -> bool {
+        matches!(
+            self.conv.stage,
+            Stage::Booking
+                | Stage::ChoosingSlot { .. }
+                | Stage::AwaitingContact { .. }
+                | Stage::Rescheduling { .. }
+        )
+    }
+
+    fn on_intent(&mut self, u: &Understanding) {
+        let in_progress = self.booking_in_progress();
+        let understood = u.intent != Intent::Other || u.service.is_some();
+        if understood {
+            self.conv.misunderstandings = 0;
+        }
+        match u.intent {
+            Intent::Book => self.refine_booking(u),
+            Intent::FreeTime => {
+                self.merge_draft(u);
+                self.advance_booking(true);
+            }
+            Intent::Reschedule => {
+                match self.pick_booking(u.moved_from.as_ref(), u.service.as_ref()) {
+                    Some(b) if !u.when.is_empty() => self.move_to(b, u.when.clone()),
+                    Some(b) => self.ask_reschedule(b),
+                    None => self.no_booking(),
+                }
+            }
+            Intent::Cancel => match self.pick_booking(Some(&u.when), u.service.as_ref()) {
+                Some(b) => self.confirm_cancel(b),
+                None => self.no_booking(),
+            },
+            Intent::Price => match u
+                .service
+                .clone()
+                .or_else(|| self.conv.draft.service.clone().filter(|_| in_progress))
+            {
+                Some(s) => self.price(s),
+                None => self.ask_price_service(),
+            },
+            Intent::Promo => self.promos(),
+            Intent::Faq => self.faq(u.faq.as_deref()),
+            Intent::Greeting => {
+                let menu = self.menu();
+                self.say_with(K::Greeting, Values::new(), menu);
+            }
+            Intent::Thanks | Intent::Confirm => self.say(K::Thanks, Values::new()),
+            Intent::Deny => self.declined(),
+            Intent::Human => self.handoff(HandoffReason::Requested),
+            Intent::Other if u.service.is_some() => self.refine_booking(u),
+            Intent::Other => self.misunderstood(),
+        }
+    }
+
+    // ---- booking ---------------------------------------------------------------------------
+
+    // ---- existing bookings -----------------------------------------------------------------
+}
+
+/// What the bot offers to start with: booking, prices, and promotions when one is running.
+pub(super) fn menu(profile: &Profile, today: NaiveDate) -> Vec<Button> {
+    let mut b = vec![
+        Button::new("Записаться", Payload::Book.encode()),
+        Button::new("Цены", Payload::Prices.encode()),
+    ];
+    if profile.promotions.iter().any(|p| p.is_valid_on(today)) {
+        b.push(Button::new("Акции", Payload::Promos.encode()));
+    }
+    b
+}

@@ -1,0 +1,305 @@
+//! Finding and offering slots: the booking draft (merged from what the client said), the
+//! window a wish spans, the search (spread over a window, nearest to an exact time, the next
+//! days when the wanted one is full), and the offer with its buttons.
+
+use super::*;
+
+/// How many days ahead to look when the wanted day has nothing free.
+pub(super) const SEARCH_DAYS: i64 = 7;
+/// How many free slots of a window to choose the spread suggestions from.
+const SPREAD_POOL: usize = 96;
+
+/// `n` slots evenly spread over `slots` (sorted), first and last included.
+pub(super) fn spread_evenly(slots: Vec<Slot>, n: usize) -> Vec<Slot> {
+    if slots.len() <= n || n < 2 {
+        return slots.into_iter().take(n.max(1)).collect();
+    }
+    let last = slots.len() - 1;
+    let mut picked: Vec<usize> = (0..n).map(|i| i * last / (n - 1)).collect();
+    picked.dedup();
+    picked
+        .into_iter()
+        .filter_map(|i| slots.get(i).cloned())
+        .collect()
+}
+
+impl<'a> Ctx<'a> {
+    /// All slots fall on one local day.
+    pub(super) fn one_day(&self, slots: &[Slot]) -> bool {
+        let tz = self.tz();
+        slots.windows(2).all(|w| {
+            w[0].start.with_timezone(&tz).date_naive() == w[1].start.with_timezone(&tz).date_naive()
+        })
+    }
+
+    /// "15:00" when all slots share a day, else "пт 20.11 15:00".
+    pub(super) fn slot_buttons(&self, slots: &[Slot]) -> Vec<Button> {
+        let tz = self.tz();
+        let same_day = self.one_day(slots);
+        slots
+            .iter()
+            .map(|s| {
+                let local = s.start.with_timezone(&tz);
+                let title = if same_day {
+                    fmt_time(local.time())
+                } else {
+                    format!(
+                        "{} {} {}",
+                        weekday_short(chrono::Datelike::weekday(&local)),
+                        fmt_date(local.date_naive()),
+                        fmt_time(local.time())
+                    )
+                };
+                Button::new(title, Payload::slot(s).encode())
+            })
+            .collect()
+    }
+
+    pub(super) fn merge_draft(&mut self, u: &Understanding) {
+        let d = &mut self.conv.draft;
+        if let Some(s) = &u.service
+            && d.service.as_ref() != Some(s)
+        {
+            d.service = Some(s.clone());
+        }
+        if u.staff.is_some() {
+            d.staff = u.staff.clone();
+        }
+        d.when = u.when.merged_over(&d.when);
+    }
+
+    pub(super) fn refine_booking(&mut self, u: &Understanding) {
+        self.merge_draft(u);
+        self.advance_booking(false);
+    }
+
+    /// The local date/time of a UTC moment as an exact `When`.
+    pub(super) fn local_when(&self, at: DateTime<Utc>) -> When {
+        let local = at.with_timezone(&self.tz());
+        When {
+            date: Some(local.date_naive()),
+            time: Some(local.time()),
+            ..When::default()
+        }
+    }
+
+    /// A time with no date means today if it is still ahead, else tomorrow.
+    pub(super) fn complete_date(&self, when: &When) -> When {
+        let mut w = when.clone();
+        if w.date.is_none() && (w.time.is_some() || w.part_of_day.is_some()) {
+            let start = w
+                .time
+                .or(w.part_of_day.map(|p| p.range().0))
+                .unwrap_or(NaiveTime::MIN);
+            let today = self.today();
+            let notice = Duration::minutes(i64::from(self.profile.booking.min_notice_minutes));
+            let ahead = self
+                .utc(today, start)
+                .is_some_and(|t| t >= self.now + notice);
+            w.date = Some(if ahead {
+                today
+            } else {
+                today.succ_opt().unwrap_or(today)
+            });
+        }
+        w
+    }
+
+    /// [from, to) and the preferred moment for a search over `when`.
+    pub(super) fn window(&self, when: &When) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
+        let Some(date) = when.date else {
+            return (self.now, self.now + Duration::days(SEARCH_DAYS), self.now);
+        };
+        let part = when.part_of_day.map(|p| p.range());
+        let start = when.time.or(part.map(|p| p.0)).unwrap_or(NaiveTime::MIN);
+        let end = when.until.or(part.map(|p| p.1));
+        let from = self.utc(date, start).unwrap_or(self.now);
+        let to = match end {
+            Some(e) if e > start => self.utc(date, e).unwrap_or(from),
+            _ => self
+                .utc(date.succ_opt().unwrap_or(date), NaiveTime::MIN)
+                .unwrap_or(from),
+        };
+        (from, to, from)
+    }
+
+    pub(super) fn search(
+        &self,
+        service: &ServiceId,
+        moving: Option<&Booking>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        around: DateTime<Utc>,
+        spread: bool,
+    ) -> Vec<Slot> {
+        let wanted = self.profile.booking.suggestions.max(1);
+        let staff = self.conv.draft.staff.clone().filter(|id| {
+            self.profile
+                .staff_member(id)
+                .is_some_and(|s| s.services.contains(service))
+        });
+        let query = |from, to| SlotQuery {
+            service: service.clone(),
+            staff: staff.clone(),
+            around,
+            from,
+            to,
+            now: self.now,
+            ignore: moving.map(|b| b.id.clone()),
+            limit: wanted,
+        };
+        // A window ("в субботу после обеда") gets suggestions spread over it, like an
+        // administrator would offer; an exact time gets its nearest neighbours.
+        let mut slots = if spread {
+            let mut all = self.avail.search(&SlotQuery {
+                limit: SPREAD_POOL,
+                ..query(from, to)
+            });
+            all.sort_by_key(|s| s.start);
+            spread_evenly(all, wanted)
+        } else {
+            self.avail.search(&query(from, to))
+        };
+        if slots.is_empty() {
+            // Nothing in the wanted window: the nearest days after it.
+            let day_start = self
+                .utc(from.with_timezone(&self.tz()).date_naive(), NaiveTime::MIN)
+                .unwrap_or(from);
+            slots = self.avail.search(&SlotQuery {
+                around: from,
+                ..query(day_start, day_start + Duration::days(SEARCH_DAYS))
+            });
+            if slots.is_empty() {
+                slots = self
+                    .avail
+                    .search(&query(from, from + Duration::days(SEARCH_DAYS)));
+            }
+        }
+        slots.sort_by_key(|s| s.start);
+        slots
+    }
+
+    /// Move the booking in progress one step forward.
+    pub(super) fn advance_booking(&mut self, show_free: bool) {
+        self.conv.stage = Stage::Booking;
+        let Some(service_id) = self.conv.draft.service.clone() else {
+            let name = self.conv.contact.name.clone().unwrap_or_default();
+            return self.say(K::AskService, Values::new().set("name", name));
+        };
+        let Some(service) = self.service(&service_id) else {
+            self.conv.draft.service = None;
+            return self.say(K::AskService, Values::new());
+        };
+        let when = self.complete_date(&self.conv.draft.when);
+        self.conv.draft.when = when.clone();
+        if let Some((d, t)) = when.exact() {
+            let Some(start) = self.utc(d, t) else {
+                return self.say(K::NoSlots, Values::new().service(Some(service)));
+            };
+            let staff = self.conv.draft.staff.clone();
+            if let Some(slot) =
+                self.avail
+                    .slot_at(&service_id, staff.as_ref(), start, self.now, None)
+            {
+                return self.hold(slot);
+            }
+            return self.offer_instead(&service_id, None, start);
+        }
+        if when.is_empty() && !show_free {
+            let name = self.conv.contact.name.clone().unwrap_or_default();
+            // A tap instead of typing a day: the nearest free slots.
+            let nearest = Button::new("Ближайшее свободное время", Payload::Nearest.encode());
+            return self.say_with(
+                K::AskDatetime,
+                Values::new().service(Some(service)).set("name", name),
+                vec![nearest],
+            );
+        }
+        let (from, to, around) = self.window(&when);
+        let slots = self.search(&service_id, None, from, to, around, true);
+        self.offer(service, slots, None);
+    }
+
+    /// The exact wanted time is not possible: say why and offer the nearest free slots.
+    pub(super) fn offer_instead(
+        &mut self,
+        service_id: &ServiceId,
+        moving: Option<Booking>,
+        start: DateTime<Utc>,
+    ) {
+        let Some(service) = self.service(service_id) else {
+            return;
+        };
+        let notice = Duration::minutes(i64::from(self.profile.booking.min_notice_minutes));
+        let key = if start < self.now + notice {
+            K::TooSoon
+        } else if !self.avail.open_at(service_id, start) {
+            K::OutsideHours
+        } else {
+            K::SlotTaken
+        };
+        let local_day = start.with_timezone(&self.tz()).date_naive();
+        let day_start = self.utc(local_day, NaiveTime::MIN).unwrap_or(start);
+        let slots = self.search(
+            service_id,
+            moving.as_ref(),
+            day_start,
+            day_start + Duration::days(1),
+            start,
+            false,
+        );
+        if slots.is_empty() {
+            self.conv.stage = Stage::Booking;
+            return self.say(K::NoSlots, Values::new().service(Some(service)));
+        }
+        let values = Values::new()
+            .service(Some(service))
+            .at(self.profile, start)
+            .set("hours", fmt_week_hours(&self.profile.hours));
+        let buttons = self.slot_buttons(&slots);
+        self.say_with(key, values, buttons);
+        self.conv.stage = Stage::ChoosingSlot {
+            offered: slots,
+            moving,
+        };
+    }
+
+    pub(super) fn offer(&mut self, service: &Service, slots: Vec<Slot>, moving: Option<Booking>) {
+        if slots.is_empty() {
+            self.conv.stage = if moving.is_some() {
+                self.conv.stage.clone()
+            } else {
+                Stage::Booking
+            };
+            return self.say(K::NoSlots, Values::new().service(Some(service)));
+        }
+        let mut values = Values::new().service(Some(service));
+        if let Some(first) = slots.first() {
+            values = values.at(self.profile, first.start);
+        }
+        let one_day = self.one_day(&slots);
+        let key = if one_day {
+            K::OfferSlots
+        } else {
+            K::OfferSlotsDays
+        };
+        let buttons = self.slot_buttons(&slots);
+        self.say_with(key, values, buttons);
+        self.conv.stage = Stage::ChoosingSlot {
+            offered: slots,
+            moving,
+        };
+    }
+
+    pub(super) fn match_offered(&self, offered: &[Slot], when: &When) -> Option<Slot> {
+        let time = when.time.filter(|_| !when.time_is_bound)?;
+        let tz = self.tz();
+        offered
+            .iter()
+            .find(|s| {
+                let local = s.start.with_timezone(&tz);
+                local.time() == time && when.date.is_none_or(|d| d == local.date_naive())
+            })
+            .cloned()
+    }
+}
