@@ -473,6 +473,9 @@ pub enum HandoffReason {
     Misunderstanding,
     /// A medical question at a clinic: never answered by the bot.
     Medical,
+    /// A health or safety question about a procedure (allergy, a reaction, contraindications)
+    /// at any business.
+    Safety,
 }
 
 impl HandoffReason {
@@ -482,6 +485,7 @@ impl HandoffReason {
             HandoffReason::Complaint => "complaint",
             HandoffReason::Misunderstanding => "misunderstanding",
             HandoffReason::Medical => "medical",
+            HandoffReason::Safety => "safety",
         }
     }
 }

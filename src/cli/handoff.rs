@@ -84,19 +84,36 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                 "last client message",
                 "answered",
             ]);
+            const SHOWN: usize = 60;
             for w in &waiting {
                 let who = [w.name.as_deref(), w.phone.as_deref()]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(", ");
+                let reason = w.reason.clone().unwrap_or_default();
+                let reason = if w.callback {
+                    format!("{reason}, call back")
+                } else {
+                    reason
+                };
+                let last = match (&w.last_message, w.last_inbound_at) {
+                    (Some(text), Some(at)) => {
+                        let mut shown: String = text.chars().take(SHOWN).collect();
+                        if text.chars().nth(SHOWN).is_some() {
+                            shown.push('…');
+                        }
+                        format!("{} {shown}", local(at, tz))
+                    }
+                    _ => String::new(),
+                };
                 table.add_row([
                     w.client.to_string(),
                     who,
-                    w.reason.clone().unwrap_or_default(),
+                    reason,
                     local(w.since, tz),
                     duration(now - w.since),
-                    w.last_inbound_at.map(|t| local(t, tz)).unwrap_or_default(),
+                    last,
                     if w.unanswered() { "no" } else { "yes" }.to_string(),
                 ]);
             }
@@ -122,6 +139,8 @@ fn json_row(w: &WaitingHandoff, now: DateTime<Utc>) -> serde_json::Value {
         "waiting_seconds": (now - w.since).num_seconds().max(0),
         "last_inbound_at": w.last_inbound_at.map(|t| t.to_rfc3339()),
         "last_manager_at": w.last_manager_at.map(|t| t.to_rfc3339()),
+        "last_message": w.last_message,
+        "callback": w.callback,
         "unanswered": w.unanswered(),
     })
 }
@@ -156,7 +175,7 @@ async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
         let conversation = store.conversation(&client).await?;
         match conversation {
             None => bail!("no conversation {client} in {}", args.db.url),
-            Some(c) if c.owner != Owner::Human => {
+            Some(c) if c.owner == Owner::Bot => {
                 bail!("{client} is not with a manager: the bot already answers there")
             }
             Some(_) => {}

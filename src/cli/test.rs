@@ -74,6 +74,8 @@ struct Loaded {
     name: String,
     profile: Profile,
     engine: Engine,
+    /// The same business without a managers' channel (`managers: false` in a dialog).
+    engine_alone: Engine,
     vocab: Vocabulary,
 }
 
@@ -167,12 +169,14 @@ pub fn run(args: DialogsArgs) -> ExitCode {
             Ok(profile) => {
                 let vocab = Vocabulary::new(&profile);
                 let engine = Engine::new(profile.clone());
+                let engine_alone = Engine::new(profile.clone()).without_managers();
                 profiles.insert(
                     r.clone(),
                     Loaded {
                         name: r.to_string(),
                         profile,
                         engine,
+                        engine_alone,
                         vocab,
                     },
                 );
@@ -204,7 +208,11 @@ pub fn run(args: DialogsArgs) -> ExitCode {
         .filter_map(|(d, r)| {
             profiles.get(r).map(|l| Job {
                 dialog: d,
-                engine: &l.engine,
+                engine: if d.managers {
+                    &l.engine
+                } else {
+                    &l.engine_alone
+                },
                 vocab: &l.vocab,
             })
         })

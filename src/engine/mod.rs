@@ -28,6 +28,16 @@ pub enum Owner {
     Bot,
     /// Handed off: the bot stays silent until released.
     Human,
+    /// No managers' channel is set up: a manager is to call the client back (the hand-off is
+    /// listed by `bot handoff list`), and meanwhile the bot keeps answering.
+    Callback,
+}
+
+impl Owner {
+    /// The bot answers the client's messages.
+    pub fn bot_answers(self) -> bool {
+        self != Owner::Human
+    }
 }
 
 /// What the bot is waiting for.
@@ -56,6 +66,8 @@ pub enum Stage {
     OfferedBooking,
     /// Asked which service the client wants the price of.
     AskedPriceService,
+    /// No managers' channel: asked for a phone so that a manager can call back.
+    AwaitingCallbackPhone,
 }
 
 /// What the bot has gathered for the booking in progress.
@@ -112,12 +124,30 @@ pub struct Turn {
 pub struct Engine {
     profile: Profile,
     nlu: Nlu,
+    /// A managers' channel is set up, so a hand-off reaches a person.
+    managers: bool,
 }
 
 impl Engine {
     pub fn new(profile: Profile) -> Engine {
         let nlu = Nlu::new(&profile);
-        Engine { profile, nlu }
+        Engine {
+            profile,
+            nlu,
+            managers: true,
+        }
+    }
+
+    /// No managers' channel is set up (a web-only business): a hand-off tells the client how to
+    /// reach a person and asks for a phone to call back, and the bot keeps answering.
+    pub fn without_managers(mut self) -> Engine {
+        self.managers = false;
+        self
+    }
+
+    /// Whether a hand-off reaches a person in a managers' channel.
+    pub fn managers_reachable(&self) -> bool {
+        self.managers
     }
 
     /// The greeting a new client sees before writing anything (the web chat page opens with

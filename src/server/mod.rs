@@ -164,7 +164,11 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
     let started = config.clock.now().timestamp_micros();
     let app = App {
         store,
-        engine: Engine::new(config.profile),
+        engine: if config.managers_chat.is_some() {
+            Engine::new(config.profile)
+        } else {
+            Engine::new(config.profile).without_managers()
+        },
         clock: config.clock,
         metrics: Metrics::default(),
         telegram,

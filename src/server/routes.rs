@@ -53,8 +53,10 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint")
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// Alive, and whether a hand-off reaches a managers' channel (`bot test dialogs --target` skips
+/// the dialogs written for the other kind of business).
+async fn healthz(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "managers": app.engine.managers_reachable() }))
 }
 
 /// How long the readiness write may take: a healthy database commits one row in

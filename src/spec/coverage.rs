@@ -159,6 +159,7 @@ pub fn coverage(profile_name: &str, profile: &Profile, seen: &Seen) -> Coverage 
         HandoffReason::Complaint,
         HandoffReason::Misunderstanding,
         HandoffReason::Medical,
+        HandoffReason::Safety,
     ]
     .into_iter()
     .filter(|r| medical || *r != HandoffReason::Medical)

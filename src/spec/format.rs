@@ -27,6 +27,10 @@ pub struct DialogFile {
     pub channel: Option<ChannelKind>,
     #[serde(default)]
     pub client: Option<ClientSpec>,
+    /// Whether a managers' channel is set up (default true); `false` replays a web-only
+    /// business, where a hand-off gives the phone and takes one for a call back.
+    #[serde(default)]
+    pub managers: Option<bool>,
     /// The virtual clock at the start: `2026-11-20 10:00` (business time) or RFC 3339.
     pub now: Spanned<String>,
     /// Per-turn latency budget (`3s` by default).
@@ -558,7 +562,9 @@ impl<'de> Deserialize<'de> for HandoffSpec {
         impl Visitor<'_> for V {
             type Value = HandoffSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("true, false or one of requested, complaint, misunderstanding, medical")
+                f.write_str(
+                    "true, false or one of requested, complaint, misunderstanding, medical, safety",
+                )
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<HandoffSpec, E> {
                 Ok(if v { HandoffSpec::Any } else { HandoffSpec::No })
@@ -569,9 +575,10 @@ impl<'de> Deserialize<'de> for HandoffSpec {
                     "complaint" => HandoffReason::Complaint,
                     "misunderstanding" => HandoffReason::Misunderstanding,
                     "medical" => HandoffReason::Medical,
+                    "safety" => HandoffReason::Safety,
                     other => {
                         return Err(E::custom(format!(
-                            "unknown hand-off reason {other:?} (expected one of requested, complaint, misunderstanding, medical, or true/false)"
+                            "unknown hand-off reason {other:?} (expected one of requested, complaint, misunderstanding, medical, safety, or true/false)"
                         )));
                     }
                 };

@@ -704,6 +704,7 @@ pub fn compile(
         max_paths,
         bookings,
         steps,
+        managers: spec.managers.unwrap_or(true),
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Dialog {
     pub max_paths: usize,
     pub bookings: Vec<Booking>,
     pub steps: Vec<Step>,
+    /// A managers' channel is set up (hand-offs reach a person).
+    pub managers: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -36,6 +36,9 @@ pub struct Target {
     pub timeout: Duration,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
+    /// Whether the server's hand-offs reach a managers' channel (from `/healthz`; true when it
+    /// does not say).
+    managers: bool,
 }
 
 /// Why the target cannot be used (a usage or environment error: exit 2).
@@ -122,19 +125,21 @@ impl Target {
             chrono::Utc::now().timestamp_millis(),
             std::process::id()
         );
-        let target = Target {
+        let mut target = Target {
             url: url.to_string(),
             base: parsed.as_str().trim_end_matches('/').to_string(),
             nonce,
             timeout,
             http,
             runtime,
+            managers: true,
         };
-        target.runtime.block_on(target.health())?;
+        target.managers = target.runtime.block_on(target.health())?;
         Ok(target)
     }
 
-    async fn health(&self) -> Result<(), TargetError> {
+    /// `/healthz` answers as `bot serve` does; whether its hand-offs reach managers.
+    async fn health(&self) -> Result<bool, TargetError> {
         let answer = self
             .http
             .get(format!("{}/healthz", self.base))
@@ -165,7 +170,7 @@ impl Target {
         if body["status"] != "ok" {
             return Err(not_bot(format!("GET /healthz answered {body}")));
         }
-        Ok(())
+        Ok(body["managers"].as_bool().unwrap_or(true))
     }
 }
 
@@ -484,7 +489,15 @@ async fn run_path(
         transcript: Vec::new(),
         skipped: Vec::new(),
     };
-    if let Some(why) = needs_in_process(dialog) {
+    let other_business = (dialog.managers != target.managers).then(|| {
+        let (want, has) = if dialog.managers {
+            ("with", "has none")
+        } else {
+            ("without", "has one")
+        };
+        format!("the dialog is for a business {want} a managers' channel; the server {has}")
+    });
+    if let Some(why) = needs_in_process(dialog).or(other_business) {
         if let Some(first) = dialog.steps.first() {
             run.skipped.push(skip(first, 0, Skip::REST, why));
         }

@@ -43,4 +43,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat",
         include_str!("../../migrations/postgres/0004_heartbeat.sql"),
     ),
+    (
+        5,
+        "callback",
+        include_str!("../../migrations/postgres/0005_callback.sql"),
+    ),
 ];

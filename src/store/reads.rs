@@ -101,6 +101,11 @@ pub struct WaitingHandoff {
     pub last_inbound_at: Option<DateTime<Utc>>,
     /// A manager's last answer.
     pub last_manager_at: Option<DateTime<Utc>>,
+    /// The text of the client's last message.
+    pub last_message: Option<String>,
+    /// No managers' channel was set up: the client waits for a call back (the bot keeps
+    /// answering meanwhile).
+    pub callback: bool,
 }
 
 impl WaitingHandoff {

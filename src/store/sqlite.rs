@@ -60,4 +60,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat",
         include_str!("../../migrations/sqlite/0004_heartbeat.sql"),
     ),
+    (
+        5,
+        "callback",
+        include_str!("../../migrations/sqlite/0005_callback.sql"),
+    ),
 ];

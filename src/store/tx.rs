@@ -344,13 +344,17 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE conversations SET state = $2, owner = $3, stage = $4, \
-                           turns = $5, updated_at = $6 WHERE client_id = $1";
+                           turns = $5, updated_at = $6, \
+                           callback_since = CASE WHEN $7 THEN COALESCE(callback_since, $6) END \
+                           WHERE client_id = $1";
         let state =
             serde_json::to_string(conv).map_err(|e| StoreError::corrupt("conversation", e))?;
+        // A call back is the bot's conversation meanwhile; `callback_since` lists it.
         let owner = match conv.owner {
-            crate::engine::Owner::Bot => "bot",
+            crate::engine::Owner::Bot | crate::engine::Owner::Callback => "bot",
             crate::engine::Owner::Human => "human",
         };
+        let callback = conv.owner == crate::engine::Owner::Callback;
         let stage = stage_name(&state);
         on!(self, |c| sqlx::query(SQL)
             .bind(client_id)
@@ -359,6 +363,7 @@ impl Tx {
             .bind(&stage)
             .bind(i64::from(conv.turns))
             .bind(now)
+            .bind(callback)
             .execute(c)
             .await?
             .rows_affected());
@@ -734,9 +739,12 @@ impl Tx {
              (SELECT m.created_at FROM messages m WHERE m.client_id = c.id \
               AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1), \
              (SELECT m.created_at FROM messages m WHERE m.client_id = c.id \
-              AND m.kind = 'manager' ORDER BY m.id DESC LIMIT 1) \
+              AND m.kind = 'manager' ORDER BY m.id DESC LIMIT 1), \
+             (SELECT m.text FROM messages m WHERE m.client_id = c.id \
+              AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1), \
+             v.callback_since IS NOT NULL \
              FROM conversations v JOIN clients c ON c.id = v.client_id \
-             WHERE v.owner = 'human' ORDER BY c.id";
+             WHERE v.owner = 'human' OR v.callback_since IS NOT NULL ORDER BY c.id";
         type Row = (
             String,
             String,
@@ -747,11 +755,25 @@ impl Tx {
             Option<DateTime<Utc>>,
             Option<DateTime<Utc>>,
             Option<DateTime<Utc>>,
+            Option<String>,
+            bool,
         );
         let rows = on!(self, |c| sqlx::query_as::<_, Row>(SQL).fetch_all(c).await?);
         rows.into_iter()
             .map(
-                |(channel, id, name, phone, updated, payload, handed, inbound, manager)| {
+                |(
+                    channel,
+                    id,
+                    name,
+                    phone,
+                    updated,
+                    payload,
+                    handed,
+                    inbound,
+                    manager,
+                    last_text,
+                    callback,
+                )| {
                     let reason = payload
                         .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
                         .and_then(|v| v["reason"].as_str().map(str::to_string));
@@ -766,6 +788,8 @@ impl Tx {
                         since: handed.unwrap_or(updated),
                         last_inbound_at: inbound,
                         last_manager_at: manager,
+                        last_message: last_text,
+                        callback,
                     })
                 },
             )

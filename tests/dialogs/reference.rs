@@ -20,10 +20,10 @@ fn reference() -> Vec<Dialog> {
 }
 
 #[test]
-fn there_are_ten_reference_dialogs_and_they_compile() {
+fn there_are_at_least_ten_numbered_reference_dialogs_and_they_compile() {
     let dialogs = reference();
     let ids: Vec<&str> = dialogs.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(ids.len() >= 10, "{ids:?}");
     for (i, id) in ids.iter().enumerate() {
         assert!(id.starts_with(&format!("{:02}-", i + 1)), "{ids:?}");
     }

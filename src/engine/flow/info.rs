@@ -15,15 +15,43 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn handoff(&mut self, reason: HandoffReason) {
+        self.effects.push(Effect::HandoffRequested { reason });
+        self.conv.stage = Stage::Idle;
+        self.conv.misunderstandings = 0;
         let key = match reason {
             HandoffReason::Complaint => K::HandoffComplaint,
             HandoffReason::Medical => K::HandoffMedical,
+            HandoffReason::Safety => K::HandoffSafety,
             HandoffReason::Requested | HandoffReason::Misunderstanding => K::Handoff,
         };
-        self.say(key, Values::new());
-        self.conv.owner = Owner::Human;
+        if self.managers {
+            self.say(key, Values::new());
+            self.conv.owner = Owner::Human;
+            return;
+        }
+        // Nobody reads a managers' channel: never promise an answer in the chat. Say how to
+        // reach a person, take a phone for a call back, and keep answering.
+        self.conv.owner = Owner::Callback;
+        if self.conv.contact.phone.is_some() {
+            return self.callback_noted();
+        }
+        self.say(K::HandoffCallback, Values::new());
+        if let Some(r) = self.replies.last_mut() {
+            r.request_contact = true;
+        }
+        self.conv.stage = Stage::AwaitingCallbackPhone;
+    }
+
+    /// The client's phone is known: a manager will call back.
+    pub(super) fn callback_noted(&mut self) {
+        let phone = self.conv.contact.phone.clone().unwrap_or_default();
         self.conv.stage = Stage::Idle;
-        self.effects.push(Effect::HandoffRequested { reason });
+        let menu = self.menu();
+        self.say_with(
+            K::CallbackNoted,
+            Values::new().set("client_phone", phone),
+            menu,
+        );
     }
 
     pub(super) fn declined(&mut self) {

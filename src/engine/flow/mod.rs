@@ -33,6 +33,8 @@ struct Ctx<'a> {
     conv: Conversation,
     replies: Vec<Reply>,
     effects: Vec<Effect>,
+    /// A managers' channel is set up (see `Engine::without_managers`).
+    managers: bool,
 }
 
 pub(super) fn turn(
@@ -49,6 +51,7 @@ pub(super) fn turn(
         conv: conversation.clone(),
         replies: Vec::new(),
         effects: Vec::new(),
+        managers: engine.managers,
     };
     t.conv.turns += 1;
     if t.conv.contact.phone.is_none() && inbound.client.channel.provides_phone() {
@@ -65,7 +68,7 @@ pub(super) fn turn(
         Event::NoShow { booking } => t.no_show(booking),
         Event::Text { text } => {
             let u = engine.nlu.understand(text, now);
-            if t.conv.owner == Owner::Bot {
+            if t.conv.owner.bot_answers() {
                 t.text(&u);
             }
             understanding = Some(u);
@@ -176,6 +179,9 @@ impl<'a> Ctx<'a> {
         if u.complaint {
             return self.handoff(HandoffReason::Complaint);
         }
+        if u.safety {
+            return self.handoff(HandoffReason::Safety);
+        }
         if u.intent == Intent::Human {
             return self.handoff(HandoffReason::Requested);
         }
@@ -277,7 +283,7 @@ impl<'a> Ctx<'a> {
                     Button::new("Отменить", Payload::Cancel.encode()),
                 ];
                 self.say_with(K::ReminderDayBefore, values, buttons);
-                if self.conv.owner == Owner::Bot {
+                if self.conv.owner.bot_answers() {
                     self.conv.stage = Stage::ReminderSent { booking };
                 }
             }
@@ -295,7 +301,7 @@ impl<'a> Ctx<'a> {
             values,
             Self::yes_no("Подобрать время", "Не нужно"),
         );
-        if self.conv.owner == Owner::Bot {
+        if self.conv.owner.bot_answers() {
             self.conv.draft = Draft {
                 service: Some(booking.service.clone()),
                 staff: Some(booking.slot.staff.clone()),
@@ -320,6 +326,19 @@ impl<'a> Ctx<'a> {
         );
         match stage {
             Stage::Idle => false,
+            Stage::AwaitingCallbackPhone => {
+                if self.conv.contact.phone.is_some() && (captured || u.phone.is_some()) {
+                    self.callback_noted();
+                    true
+                } else if u.invalid_phone {
+                    self.say(K::InvalidPhone, Values::new());
+                    true
+                } else {
+                    // Something else: answered as usual, the callback still waits for a phone.
+                    self.conv.stage = Stage::Idle;
+                    false
+                }
+            }
             Stage::AwaitingContact { slot } => {
                 if captured || u.invalid_phone {
                     self.continue_contact(slot.clone(), u.invalid_phone);
