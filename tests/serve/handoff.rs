@@ -197,6 +197,8 @@ async fn the_cli_lists_who_waits_for_a_human_and_gives_a_conversation_back() {
     assert_eq!(rows[0]["conversation"], "web:web-ira");
     assert_eq!(rows[0]["unanswered"], true);
     assert_eq!(rows[0]["reason"], "requested");
+    assert_eq!(rows[0]["last_message"], "алло, вы тут?");
+    assert_eq!(rows[0]["callback"], false);
     // Handed over at 10:00 Novosibirsk (the test clock, which runs on), listed at 11:30.
     let waiting = rows[0]["waiting_seconds"].as_i64().unwrap_or_default();
     assert!((5300..=5400).contains(&waiting), "{out}");
@@ -220,6 +222,36 @@ async fn the_cli_lists_who_waits_for_a_human_and_gives_a_conversation_back() {
         !crate::support::texts(&again).is_empty(),
         "the bot answers again"
     );
+    let (ok, out, _) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
+    assert!(ok && out.trim() == "[]", "{out}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_managers_channel_the_client_gets_the_phone_and_is_called_back() {
+    let app = crate::support::spawn_without_managers().await;
+    let first = app.say("web-lida", "соедините с администратором").await;
+    assert_eq!(first["handoff"], false, "the bot keeps answering: {first}");
+    let texts = crate::support::texts(&first);
+    assert!(texts.contains("+7 383 213-45-67"), "{texts}");
+    let noted = app.say("web-lida", "89135556677").await;
+    let texts = crate::support::texts(&noted);
+    assert!(texts.contains("+79135556677"), "{texts}");
+    let price = app.say("web-lida", "сколько стоит маникюр?").await;
+    assert!(!crate::support::texts(&price).is_empty(), "{price}");
+
+    let (ok, out, err) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(rows[0]["conversation"], "web:web-lida", "{out}");
+    assert_eq!(rows[0]["callback"], true, "{out}");
+    assert_eq!(rows[0]["phone"], "+79135556677", "{out}");
+    assert_eq!(rows[0]["last_message"], "сколько стоит маникюр?", "{out}");
+    let (ok, table, _) = handoff_cli(&app.db_url, &["list"]).await;
+    assert!(ok && table.contains("call back"), "{table}");
+
+    let (ok, _, err) = handoff_cli(&app.db_url, &["release", "web:web-lida"]).await;
+    assert!(ok, "{err}");
     let (ok, out, _) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
     assert!(ok && out.trim() == "[]", "{out}");
     app.shutdown().await;

@@ -74,7 +74,7 @@ pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
         false,
         Bitrix24Config::default(),
         Some(url),
-        HttpTimeouts::default(),
+        |_| {},
     )
     .await
 }
@@ -155,7 +155,7 @@ pub async fn spawn_on_postgres(url: &str, polling: bool) -> TestApp {
         polling,
         Bitrix24Config::default(),
         Some(url.to_string()),
-        HttpTimeouts::default(),
+        |_| {},
     )
     .await
 }
@@ -186,15 +186,16 @@ async fn spawn_on(
     polling: bool,
     bitrix24: Bitrix24Config,
 ) -> TestApp {
-    spawn_opts(
-        dir,
-        emulator,
-        start,
-        polling,
-        bitrix24,
-        None,
-        HttpTimeouts::default(),
-    )
+    spawn_opts(dir, emulator, start, polling, bitrix24, None, |_| {}).await
+}
+
+/// The web-only server without a managers' channel: hand-offs become call backs.
+pub async fn spawn_without_managers() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (start, bitrix24) = (friday_10am(), Bitrix24Config::default());
+    spawn_opts(dir, None, start, false, bitrix24, None, |c| {
+        c.managers_chat = None
+    })
     .await
 }
 
@@ -202,7 +203,10 @@ async fn spawn_on(
 pub async fn spawn_with_http(http: HttpTimeouts) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (start, bitrix24) = (friday_10am(), Bitrix24Config::default());
-    spawn_opts(dir, None, start, false, bitrix24, None, http).await
+    spawn_opts(dir, None, start, false, bitrix24, None, move |c| {
+        c.http = http
+    })
+    .await
 }
 
 async fn spawn_opts(
@@ -212,13 +216,13 @@ async fn spawn_opts(
     polling: bool,
     bitrix24: Bitrix24Config,
     db_url: Option<String>,
-    http: HttpTimeouts,
+    tune: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db_url =
         db_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bot.db").display()));
     let clock = Clock::starting_at(start);
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         profile: bot::config::demo_salon(),
         db_url: db_url.clone(),
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -233,8 +237,9 @@ async fn spawn_opts(
         telegram_polling: polling,
         managers_chat: Some(MANAGERS),
         bitrix24: bitrix24.clone(),
-        http,
+        http: HttpTimeouts::default(),
     };
+    tune(&mut config);
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
