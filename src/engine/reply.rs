@@ -66,6 +66,19 @@ pub fn weekday_name(d: Weekday) -> &'static str {
     ][d.num_days_from_monday() as usize]
 }
 
+/// «в понедельник», «во вторник», … — «on» a weekday.
+pub fn weekday_on(d: Weekday) -> &'static str {
+    [
+        "в понедельник",
+        "во вторник",
+        "в среду",
+        "в четверг",
+        "в пятницу",
+        "в субботу",
+        "в воскресенье",
+    ][d.num_days_from_monday() as usize]
+}
+
 /// "пн–пт 09:00–21:00, сб 10:00–18:00, вс выходной".
 pub fn fmt_week_hours(hours: &WeekHours) -> String {
     let days = Weekday::Mon.num_days_from_monday()..7;

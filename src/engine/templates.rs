@@ -102,6 +102,18 @@ templates! {
     OutsideHours = "outside_hours", ["date", "time", "hours"], [
         "{date} в {time} мы не работаем, наш график: {hours}. Могу предложить:",
     ];
+    /// The business is open that day, but no master who does the service works that weekday;
+    /// alternatives follow as buttons.
+    ServiceNotThatDay = "service_not_that_day", ["service", "date", "time", "on_day", "days"], [
+        "{on_day} ({date}) на {service} не записываем — мастер по этой услуге принимает: {days}. Ближайшее время:",
+        "На {service} {on_day} записи нет: мастер работает {days}. Могу предложить:",
+    ];
+    /// The business is open then, but the master who does the service is not at work at that
+    /// hour; alternatives follow as buttons.
+    StaffAwayThen = "staff_away_then", ["service", "date", "time", "on_day"], [
+        "{date} в {time} мастера по этой услуге уже (или ещё) нет на месте. Могу предложить:",
+        "В {time} {on_day} на {service} не запишу: мастер в это время не работает. Ближайшее время:",
+    ];
     /// The time has passed or is too close to now; alternatives follow as buttons.
     TooSoon = "too_soon", ["date", "time"], [
         "На {date} в {time} записаться уже не получится. Ближайшее свободное время:",

@@ -512,6 +512,30 @@ fn past_time_is_never_booked() {
     );
 }
 
+#[test]
+fn a_time_when_the_salon_is_open_but_the_master_is_not_is_told_as_it_is() {
+    let mut chat = Chat::salon();
+    // Thursday 26.11 at 20:00: the salon works till 21:00, the only massage master till 19:00.
+    let turn = chat.say("хочу на массаж в четверг 26.11 в 20:00");
+    assert_first_template(&turn, "staff_away_then");
+    assert!(!all_text(&turn).contains("не работаем"), "{}", text(&turn));
+    let buttons: Vec<&str> = turn.replies[0]
+        .buttons
+        .iter()
+        .map(|b| b.title.as_str())
+        .collect();
+    assert!(!buttons.is_empty(), "offers other times");
+    // Saturday: the salon is open, the massage master never works then.
+    let mut chat = Chat::salon();
+    let turn = chat.say("массаж в субботу в 12");
+    assert_first_template(&turn, "service_not_that_day");
+    assert_eq!(turn.replies[0].buttons[0].title, "вс 22.11 12:00");
+    // And when the salon itself is closed, it says so.
+    let mut chat = Chat::salon();
+    let turn = chat.say("маникюр в воскресенье в 20:00");
+    assert_first_template(&turn, "outside_hours");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

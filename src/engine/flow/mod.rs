@@ -13,7 +13,8 @@ mod offers;
 
 use super::buttons::Payload;
 use super::reply::{
-    Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, stable_hash, weekday_short,
+    Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, stable_hash, weekday_on,
+    weekday_short,
 };
 use super::templates::TemplateKey as K;
 use super::{Conversation, Draft, Engine, Owner, Stage, Turn};

@@ -220,7 +220,9 @@ impl<'a> Ctx<'a> {
         self.offer(service, slots, None);
     }
 
-    /// The exact wanted time is not possible: say why and offer the nearest free slots.
+    /// The exact wanted time is not possible: say why (the truth: taken, too soon, the business
+    /// closed, or open but without a master for the service then) and offer the nearest free
+    /// slots.
     pub(super) fn offer_instead(
         &mut self,
         service_id: &ServiceId,
@@ -231,37 +233,136 @@ impl<'a> Ctx<'a> {
             return;
         };
         let notice = Duration::minutes(i64::from(self.profile.booking.min_notice_minutes));
+        let local = start.with_timezone(&self.tz());
+        let weekday = chrono::Datelike::weekday(&local);
         let key = if start < self.now + notice {
             K::TooSoon
-        } else if !self.avail.open_at(service_id, start) {
-            K::OutsideHours
-        } else {
+        } else if self.avail.open_at(service_id, start) {
             K::SlotTaken
+        } else if !self.business_open(start) {
+            K::OutsideHours
+        } else if self.service_days(service_id).contains(&weekday) {
+            K::StaffAwayThen
+        } else {
+            K::ServiceNotThatDay
         };
-        let local_day = start.with_timezone(&self.tz()).date_naive();
-        let day_start = self.utc(local_day, NaiveTime::MIN).unwrap_or(start);
-        let slots = self.search(
-            service_id,
-            moving.as_ref(),
-            day_start,
-            day_start + Duration::days(1),
-            start,
-            false,
-        );
+        let no_master = matches!(key, K::StaffAwayThen | K::ServiceNotThatDay);
+        let slots = if no_master {
+            // The client wants this time of day: the same time on other days first, then other
+            // times of the day asked.
+            self.same_time_other_days(service_id, moving.as_ref(), start)
+        } else {
+            let day_start = self
+                .utc(local.date_naive(), NaiveTime::MIN)
+                .unwrap_or(start);
+            self.search(
+                service_id,
+                moving.as_ref(),
+                day_start,
+                day_start + Duration::days(1),
+                start,
+                false,
+            )
+        };
         if slots.is_empty() {
             self.conv.stage = Stage::Booking;
             return self.say(K::NoSlots, Values::new().service(Some(service)));
         }
+        let days: Vec<&str> = self
+            .service_days(service_id)
+            .into_iter()
+            .map(weekday_short)
+            .collect();
         let values = Values::new()
             .service(Some(service))
             .at(self.profile, start)
-            .set("hours", fmt_week_hours(&self.profile.hours));
+            .set("hours", fmt_week_hours(&self.profile.hours))
+            .set("on_day", weekday_on(weekday))
+            .set("days", days.join(", "));
         let buttons = self.slot_buttons(&slots);
         self.say_with(key, values, buttons);
         self.conv.stage = Stage::ChoosingSlot {
             offered: slots,
             moving,
         };
+    }
+
+    /// The business itself is open at `start` (its hours that weekday, not a holiday).
+    fn business_open(&self, start: DateTime<Utc>) -> bool {
+        let local = start.with_timezone(&self.tz());
+        let day = local.date_naive();
+        !self.profile.is_holiday(day)
+            && self
+                .profile
+                .hours
+                .on(chrono::Datelike::weekday(&day))
+                .is_some_and(|h| local.time() >= h.open && local.time() < h.close)
+    }
+
+    /// The weekdays some master who does `service` works, Monday first.
+    fn service_days(&self, service: &ServiceId) -> Vec<chrono::Weekday> {
+        let mut days: Vec<chrono::Weekday> = (0..7)
+            .filter_map(|i| chrono::Weekday::try_from(i).ok())
+            .filter(|d| {
+                self.profile
+                    .staff
+                    .iter()
+                    .any(|s| s.services.contains(service) && s.hours.on(*d).is_some())
+            })
+            .collect();
+        days.sort_by_key(chrono::Weekday::num_days_from_monday);
+        days
+    }
+
+    /// Free slots at the local time of `start` on the following days, then other free times of
+    /// `start`'s own day: what a client who named a time of day most likely takes.
+    fn same_time_other_days(
+        &self,
+        service: &ServiceId,
+        moving: Option<&Booking>,
+        start: DateTime<Utc>,
+    ) -> Vec<Slot> {
+        let wanted = self.profile.booking.suggestions.max(1);
+        let local = start.with_timezone(&self.tz());
+        let staff = self.conv.draft.staff.clone();
+        let ignore = moving.map(|b| &b.id);
+        let mut slots: Vec<Slot> = (1..=2 * SEARCH_DAYS)
+            .filter_map(|d| {
+                let day = local.date_naive() + Duration::days(d);
+                let at = self.utc(day, local.time())?;
+                self.avail
+                    .slot_at(service, staff.as_ref(), at, self.now, ignore)
+                    .or_else(|| self.avail.slot_at(service, None, at, self.now, ignore))
+            })
+            .take(wanted)
+            .collect();
+        if slots.len() < wanted {
+            let day_start = self
+                .utc(local.date_naive(), NaiveTime::MIN)
+                .unwrap_or(start);
+            let week = day_start + Duration::days(SEARCH_DAYS);
+            let same_day = self.search(
+                service,
+                moving,
+                day_start,
+                day_start + Duration::days(1),
+                start,
+                false,
+            );
+            for s in same_day {
+                if slots.len() < wanted
+                    && s.start.with_timezone(&self.tz()).date_naive() == local.date_naive()
+                    && !slots.iter().any(|x| x.start == s.start)
+                {
+                    slots.push(s);
+                }
+            }
+            if slots.is_empty() {
+                // Neither: the nearest free times of that service at all.
+                slots = self.search(service, moving, day_start, week, start, false);
+            }
+        }
+        slots
     }
 
     pub(super) fn offer(&mut self, service: &Service, slots: Vec<Slot>, moving: Option<Booking>) {
