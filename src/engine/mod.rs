@@ -68,6 +68,9 @@ pub enum Stage {
     AskedPriceService,
     /// No managers' channel: asked for a phone so that a manager can call back.
     AwaitingCallbackPhone,
+    /// The client turned the offers down twice: asked whether a manager should pick a time.
+    /// The draft is kept.
+    OfferedManager,
 }
 
 /// What the bot has gathered for the booking in progress.
@@ -92,6 +95,18 @@ pub struct Conversation {
     pub qualified: bool,
     /// Turns so far (drives variation choice and booking numbers).
     pub turns: u32,
+    /// Hashes of the texts the bot sent in its last turn with replies: a text is never sent
+    /// twice in a row (another variation is chosen).
+    #[serde(default)]
+    pub last_said: Vec<u64>,
+    /// Offers in a row the client did not take (turned down, or asked again for what is not
+    /// free); at two a manager is offered.
+    #[serde(default)]
+    pub unmet_offers: u32,
+    /// Every slot offered in the booking under way (cleared once one is taken or the booking
+    /// ends): an offer made only of these is not made again.
+    #[serde(default)]
+    pub last_offer: Vec<Slot>,
 }
 
 impl Conversation {
@@ -103,6 +118,9 @@ impl Conversation {
             draft: Draft::default(),
             contact: Contact::default(),
             misunderstandings: 0,
+            last_said: Vec::new(),
+            unmet_offers: 0,
+            last_offer: Vec::new(),
             qualified: false,
             turns: 0,
         }

@@ -154,10 +154,28 @@ impl<'a> Values<'a> {
 
 /// Render `key` for this conversation turn.
 pub fn say(profile: &Profile, key: TemplateKey, seed: u64, values: &Values<'_>) -> Reply {
+    say_nth(profile, key, seed, values, 0)
+}
+
+/// How many variations `key` has in `profile`.
+pub fn variations(profile: &Profile, key: TemplateKey) -> usize {
+    let from_profile = profile.templates.get(&key).filter(|v| !v.is_empty());
+    from_profile.map_or(key.defaults().len(), Vec::len).max(1)
+}
+
+/// Render `key` with the variation `offset` places after the one `seed` picks.
+pub fn say_nth(
+    profile: &Profile,
+    key: TemplateKey,
+    seed: u64,
+    values: &Values<'_>,
+    offset: usize,
+) -> Reply {
     // The profile's variations, or the built-in ones when it has none for this key.
     let from_profile = profile.templates.get(&key).filter(|v| !v.is_empty());
-    let count = from_profile.map_or(key.defaults().len(), Vec::len).max(1);
-    let pick = stable_hash(&[&seed.to_le_bytes(), key.as_str().as_bytes()]) as usize % count;
+    let count = variations(profile, key);
+    let pick =
+        (stable_hash(&[&seed.to_le_bytes(), key.as_str().as_bytes()]) as usize + offset) % count;
     let variation = match from_profile {
         Some(v) => v.get(pick).map(String::as_str),
         None => key.defaults().get(pick).copied(),

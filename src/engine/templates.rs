@@ -78,6 +78,7 @@ templates! {
     /// A phone was written but is not a valid number.
     InvalidPhone = "invalid_phone", [], [
         "Кажется, в номере ошибка. Напишите, пожалуйста, номер полностью, например +7 913 123-45-67.",
+        "Не получается разобрать номер. Напишите его целиком — например, 8 913 123-45-67.",
     ];
     /// Free slots of one day follow as buttons.
     OfferSlots = "offer_slots", ["service", "date", "weekday"], [
@@ -97,10 +98,12 @@ templates! {
     /// Nothing free around the wanted time.
     NoSlots = "no_slots", ["service", "date"], [
         "К сожалению, на это время свободных окошек нет. Напишите другой день — я проверю.",
+        "На это время всё занято. Подскажите другой день или время — посмотрю, что свободно.",
     ];
     /// The time is outside working hours (or a holiday); alternatives follow as buttons.
     OutsideHours = "outside_hours", ["date", "time", "hours"], [
         "{date} в {time} мы не работаем, наш график: {hours}. Могу предложить:",
+        "В это время ({date}, {time}) мы закрыты — работаем {hours}. Ближайшее свободное время:",
     ];
     /// The business is open that day, but no master who does the service works that weekday;
     /// alternatives follow as buttons.
@@ -117,6 +120,7 @@ templates! {
     /// The time has passed or is too close to now; alternatives follow as buttons.
     TooSoon = "too_soon", ["date", "time"], [
         "На {date} в {time} записаться уже не получится. Ближайшее свободное время:",
+        "{date} в {time} уже не успеем. Могу предложить ближайшее время:",
     ];
     /// Booking confirmed.
     Booked = "booked", ["service", "date", "time", "staff", "name", "price", "address", "booking"], [
@@ -135,6 +139,7 @@ templates! {
     /// Reschedule or cancel asked, but the client has no booking.
     NoBooking = "no_booking", [], [
         "Не нашла у вас активной записи. Хотите записаться?",
+        "Активных записей у вас сейчас нет. Записать вас?",
     ];
     /// Asks to confirm a cancellation.
     ConfirmCancel = "confirm_cancel", ["service", "date", "time"], [
@@ -161,6 +166,7 @@ templates! {
     /// Price asked without a known service.
     PriceAskService = "price_ask_service", [], [
         "Подскажите, какая услуга вас интересует? Назову точную стоимость.",
+        "Цену какой услуги подсказать? Напишите её название.",
     ];
     /// After a price or promo answer.
     OfferBooking = "offer_booking", ["service"], [
@@ -202,6 +208,22 @@ templates! {
         "Спасибо! Передала администратору: он перезвонит вам по номеру {client_phone}. Если срочно — звоните нам: {phone}. А пока я могу помочь с записью и ценами.",
         "Записала: администратор перезвонит на {client_phone}. Срочный вопрос — звоните нам: {phone}. Чем ещё могу помочь?",
     ];
+    /// The same slots would be offered again: they are not what the client wants. More
+    /// options follow as buttons.
+    OfferWider = "offer_wider", ["service"], [
+        "Понимаю, это время не подходит. Вот ещё варианты:",
+        "Тогда посмотрите другие варианты:",
+    ];
+    /// Nothing new to offer: which time suits, or a manager picks one by hand.
+    AskWhichTime = "ask_which_time", ["service"], [
+        "Не нашла других свободных окошек рядом с этим временем. Напишите, какой день и время вам удобны, — или передам администратору, чтобы подобрал время вручную.",
+        "Других вариантов рядом нет. Какое время вам подойдёт? Могу и передать администратору — он подберёт вручную.",
+    ];
+    /// The client turned the offers down twice: a person picks a time by hand.
+    OfferManager = "offer_manager", ["service"], [
+        "Похоже, подходящего времени я не нашла. Передать администратору, чтобы подобрал время вручную?",
+        "Не получается подобрать время? Передам администратору — он найдёт окошко вручную. Передать?",
+    ];
     /// Did not understand.
     Fallback = "fallback", [], [
         "Извините, не совсем поняла. Вы хотите записаться, узнать цену или задать вопрос?",
@@ -214,6 +236,7 @@ templates! {
     /// The client said no to an offer.
     Declined = "declined", [], [
         "Хорошо! Если что-то понадобится — пишите.",
+        "Поняла. Будут вопросы — я на связи.",
     ];
     /// The day-before reminder; buttons confirm / reschedule / cancel.
     ReminderDayBefore = "reminder_day_before", ["service", "date", "time", "staff", "address", "name"], [

@@ -97,6 +97,7 @@ impl<'a> Ctx<'a> {
 
     /// A free slot is picked: book it now, or first ask for what contact is missing.
     pub(super) fn hold(&mut self, slot: Slot) {
+        self.offers_settled();
         self.conv.draft.when = self.local_when(slot.start);
         if self.contact_complete() {
             return self.book(slot);
@@ -221,6 +222,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn cancel(&mut self, booking: Booking) {
+        self.offers_settled();
         let v = self.booking_values(&booking);
         self.say(K::Cancelled, v);
         self.effects
@@ -293,6 +295,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn moved(&mut self, booking: Booking, to: Slot) {
+        self.offers_settled();
         let tz = self.tz();
         let old = booking.slot.start.with_timezone(&tz);
         let mut moved = booking.clone();

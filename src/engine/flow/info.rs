@@ -15,6 +15,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn handoff(&mut self, reason: HandoffReason) {
+        self.offers_settled();
         self.effects.push(Effect::HandoffRequested { reason });
         self.conv.stage = Stage::Idle;
         self.conv.misunderstandings = 0;
@@ -55,6 +56,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn declined(&mut self) {
+        self.offers_settled();
         self.conv.stage = Stage::Idle;
         self.conv.draft = Draft::default();
         self.say(K::Declined, Values::new());

@@ -13,8 +13,8 @@ mod offers;
 
 use super::buttons::Payload;
 use super::reply::{
-    Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, stable_hash, weekday_on,
-    weekday_short,
+    Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, say_nth, stable_hash, variations,
+    weekday_on, weekday_short,
 };
 use super::templates::TemplateKey as K;
 use super::{Conversation, Draft, Engine, Owner, Stage, Turn};
@@ -36,6 +36,8 @@ struct Ctx<'a> {
     effects: Vec<Effect>,
     /// A managers' channel is set up (see `Engine::without_managers`).
     managers: bool,
+    /// What the bot said in its previous turn (hashes), never said again right away.
+    said_before: Vec<u64>,
 }
 
 pub(super) fn turn(
@@ -53,6 +55,7 @@ pub(super) fn turn(
         replies: Vec::new(),
         effects: Vec::new(),
         managers: engine.managers,
+        said_before: conversation.last_said.clone(),
     };
     t.conv.turns += 1;
     if t.conv.contact.phone.is_none() && inbound.client.channel.provides_phone() {
@@ -87,12 +90,20 @@ pub(super) fn turn(
         Event::Contact { phone, name } => t.contact_shared(phone, name.as_deref()),
     }
     t.check_qualified(None);
+    if !t.replies.is_empty() {
+        t.conv.last_said = t.replies.iter().map(|r| text_hash(&r.text)).collect();
+    }
     Turn {
         conversation: t.conv,
         replies: t.replies,
         effects: t.effects,
         understanding,
     }
+}
+
+/// The hash a sent text is remembered by.
+fn text_hash(text: &str) -> u64 {
+    stable_hash(&[text.as_bytes()])
 }
 
 /// WhatsApp ids are the client's number in international form without "+".
@@ -112,12 +123,20 @@ impl<'a> Ctx<'a> {
     }
 
     fn say(&mut self, key: K, values: Values<'_>) {
-        let r = say(self.profile, key, self.seed(), &values);
-        self.replies.push(r);
+        self.say_with(key, values, Vec::new());
     }
 
+    /// Render `key`; a text the bot sent in its previous turn is rendered in another variation
+    /// (the same message twice in a row reads as a bot stuck in a loop).
     fn say_with(&mut self, key: K, values: Values<'_>, buttons: Vec<Button>) {
-        let mut r = say(self.profile, key, self.seed(), &values);
+        let seed = self.seed();
+        let mut r = say(self.profile, key, seed, &values);
+        for other in 1..variations(self.profile, key) {
+            if !self.said_before.contains(&text_hash(&r.text)) {
+                break;
+            }
+            r = say_nth(self.profile, key, seed, &values, other);
+        }
         r.buttons = buttons;
         self.replies.push(r);
     }
@@ -186,7 +205,15 @@ impl<'a> Ctx<'a> {
         if u.intent == Intent::Human {
             return self.handoff(HandoffReason::Requested);
         }
-        let captured = self.capture(u.name.as_deref(), u.phone.as_deref(), u.email.as_deref());
+        // Just asked for a name: a short answer is the name, also one the gazetteer does not
+        // know, in lower case, or one that is also a word («Роза», «Слава»).
+        let asked_name = matches!(self.conv.stage, Stage::AwaitingContact { .. })
+            && self.conv.contact.name.is_none();
+        let name = u
+            .name
+            .as_deref()
+            .or(u.name_answer.as_deref().filter(|_| asked_name));
+        let captured = self.capture(name, u.phone.as_deref(), u.email.as_deref());
         let stage = self.conv.stage.clone();
         if self.on_stage(&stage, u, captured) {
             self.conv.misunderstandings = 0;
@@ -327,6 +354,21 @@ impl<'a> Ctx<'a> {
         );
         match stage {
             Stage::Idle => false,
+            Stage::OfferedManager => match u.intent {
+                Intent::Confirm | Intent::Human => {
+                    self.handoff(HandoffReason::Requested);
+                    true
+                }
+                Intent::Deny if !has_when => {
+                    self.declined();
+                    true
+                }
+                _ if answers && (has_when || u.service.is_some()) => {
+                    self.refine_booking(u);
+                    true
+                }
+                _ => false,
+            },
             Stage::AwaitingCallbackPhone => {
                 if self.conv.contact.phone.is_some() && (captured || u.phone.is_some()) {
                     self.callback_noted();
@@ -350,6 +392,11 @@ impl<'a> Ctx<'a> {
                     true
                 } else if u.intent == Intent::Deny {
                     self.declined();
+                    true
+                } else if u.intent == Intent::Other && u.faq.is_none() {
+                    // Not read as a name or a phone: ask again, the slot stays held (never the
+                    // generic menu, which would drop it).
+                    self.continue_contact(slot.clone(), false);
                     true
                 } else {
                     false
@@ -475,6 +522,7 @@ impl<'a> Ctx<'a> {
             Stage::ReminderSent { booking } => self.attendance_confirmed(booking.clone()),
             Stage::ConfirmingCancel { booking } => self.cancel(booking.clone()),
             Stage::OfferedBooking | Stage::Booking => self.advance_booking(false),
+            Stage::OfferedManager => self.handoff(HandoffReason::Requested),
             Stage::ChoosingSlot { offered, moving } if offered.len() == 1 => {
                 self.choose(offered[0].clone(), moving.clone())
             }

@@ -279,12 +279,7 @@ impl<'a> Ctx<'a> {
             .set("hours", fmt_week_hours(&self.profile.hours))
             .set("on_day", weekday_on(weekday))
             .set("days", days.join(", "));
-        let buttons = self.slot_buttons(&slots);
-        self.say_with(key, values, buttons);
-        self.conv.stage = Stage::ChoosingSlot {
-            offered: slots,
-            moving,
-        };
+        self.present_offer(key, values, service_id, slots, moving);
     }
 
     /// The business itself is open at `start` (its hours that weekday, not a holiday).
@@ -384,12 +379,121 @@ impl<'a> Ctx<'a> {
         } else {
             K::OfferSlotsDays
         };
+        let service_id = service.id.clone();
+        self.present_offer(key, values, &service_id, slots, moving);
+    }
+
+    /// Offer `slots` as buttons — unless every one of them was offered already in this booking
+    /// and not taken: then widen the search, and after the second time offer a manager.
+    fn present_offer(
+        &mut self,
+        key: K,
+        values: Values<'_>,
+        service_id: &ServiceId,
+        slots: Vec<Slot>,
+        moving: Option<Booking>,
+    ) {
+        let same = |a: &Slot, b: &Slot| a.start == b.start && a.staff == b.staff;
+        let repeated = !self.conv.last_offer.is_empty()
+            && slots
+                .iter()
+                .all(|s| self.conv.last_offer.iter().any(|o| same(s, o)));
+        if repeated {
+            return self.unmet_offer(service_id, moving);
+        }
         let buttons = self.slot_buttons(&slots);
         self.say_with(key, values, buttons);
+        self.remember_offer(&slots);
         self.conv.stage = Stage::ChoosingSlot {
             offered: slots,
             moving,
         };
+    }
+
+    /// The client asked again for what the last offer already answered: never the same offer
+    /// twice. Other days at the wished time and other masters first; nothing new — ask which
+    /// time suits; the second time — offer a manager.
+    fn unmet_offer(&mut self, service_id: &ServiceId, moving: Option<Booking>) {
+        let prev = self.conv.last_offer.clone();
+        self.conv.unmet_offers += 1;
+        let service = self.service(service_id);
+        if self.conv.unmet_offers >= 2 {
+            return self.offer_manager();
+        }
+        let wanted = self.profile.booking.suggestions.max(1);
+        // Around what the client wished (the draft), else around the last offer.
+        let wished = self
+            .conv
+            .draft
+            .when
+            .exact()
+            .and_then(|(d, t)| self.utc(d, t));
+        let around = wished.or(prev.first().map(|s| s.start)).unwrap_or(self.now);
+        // Any master, not only the one asked for.
+        let staff = self.conv.draft.staff.take();
+        let mut wider = self.same_time_other_days(service_id, moving.as_ref(), around);
+        let horizon = self.now + Duration::days(2 * SEARCH_DAYS);
+        wider.extend(self.search(service_id, moving.as_ref(), self.now, horizon, around, true));
+        self.conv.draft.staff = staff;
+        let mut fresh: Vec<Slot> = Vec::new();
+        for s in wider {
+            let seen = prev.iter().chain(&fresh).any(|o| o.start == s.start);
+            if !seen && fresh.len() < wanted {
+                fresh.push(s);
+            }
+        }
+        let values = Values::new().service(service);
+        if fresh.is_empty() {
+            let manager = Button::new("Администратор", Payload::Human.encode());
+            self.say_with(K::AskWhichTime, values, vec![manager]);
+            self.conv.last_offer.clear();
+            self.conv.stage = match moving {
+                Some(booking) => Stage::Rescheduling { booking },
+                None => Stage::Booking,
+            };
+            return;
+        }
+        let buttons = self.slot_buttons(&fresh);
+        self.say_with(K::OfferWider, values, buttons);
+        self.remember_offer(&fresh);
+        self.conv.stage = Stage::ChoosingSlot {
+            offered: fresh,
+            moving,
+        };
+    }
+
+    /// Every slot offered in this booking attempt is remembered, so none is offered as new again.
+    fn remember_offer(&mut self, slots: &[Slot]) {
+        for s in slots {
+            if !self
+                .conv
+                .last_offer
+                .iter()
+                .any(|o| o.start == s.start && o.staff == s.staff)
+            {
+                self.conv.last_offer.push(s.clone());
+            }
+        }
+    }
+
+    /// An offer was taken, or the booking ended: the next offer starts afresh.
+    pub(super) fn offers_settled(&mut self) {
+        self.conv.unmet_offers = 0;
+        self.conv.last_offer.clear();
+    }
+
+    /// Twice the offers were not what the client wants: a person picks a time by hand.
+    pub(super) fn offer_manager(&mut self) {
+        let service = self
+            .conv
+            .draft
+            .service
+            .as_ref()
+            .and_then(|s| self.service(s));
+        let buttons = Self::yes_no("Да, передать", "Нет, спасибо");
+        self.say_with(K::OfferManager, Values::new().service(service), buttons);
+        self.conv.last_offer.clear();
+        self.conv.stage = Stage::OfferedManager;
     }
 
     pub(super) fn match_offered(&self, offered: &[Slot], when: &When) -> Option<Slot> {
