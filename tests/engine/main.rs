@@ -11,6 +11,8 @@ use bot::engine::{Conversation, Engine, Owner, Turn};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
+mod no_dead_ends;
+
 /// Friday 20 Nov 2026, 10:00 in Novosibirsk.
 fn friday_10() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T10:00:00+07:00")
@@ -23,7 +25,7 @@ fn local(s: &str) -> DateTime<Utc> {
 }
 
 /// A client talking to the engine, with the bookings the effects made.
-struct Chat {
+pub(crate) struct Chat {
     engine: Engine,
     conv: Conversation,
     bookings: Vec<Booking>,

@@ -145,7 +145,12 @@ impl<'a> Ctx<'a> {
     pub(super) fn faq(&mut self, id: Option<&str>) {
         match id.and_then(|id| self.profile.faq.iter().find(|f| f.id == id)) {
             Some(f) => self.replies.push(Reply {
-                text: f.answer.clone(),
+                // Asked again right away: the same fact, not the same message.
+                text: if self.said_before.contains(&text_hash(&f.answer)) {
+                    format!("Повторю: {}", f.answer)
+                } else {
+                    f.answer.clone()
+                },
                 buttons: Vec::new(),
                 template: Some(format!("faq:{}", f.id)),
                 request_contact: false,

@@ -568,11 +568,14 @@ impl<'a> Ctx<'a> {
                 match self.pick_booking(u.moved_from.as_ref(), u.service.as_ref()) {
                     Some(b) if !u.when.is_empty() => self.move_to(b, u.when.clone()),
                     Some(b) => self.ask_reschedule(b),
+                    // No booking yet, one under way: «другое время» is about that one.
+                    None if in_progress => self.refine_booking(u),
                     None => self.no_booking(),
                 }
             }
             Intent::Cancel => match self.pick_booking(Some(&u.when), u.service.as_ref()) {
                 Some(b) => self.confirm_cancel(b),
+                None if in_progress => self.declined(),
                 None => self.no_booking(),
             },
             Intent::Price => match u
