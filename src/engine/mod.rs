@@ -68,6 +68,9 @@ pub enum Stage {
     AskedPriceService,
     /// No managers' channel: asked for a phone so that a manager can call back.
     AwaitingCallbackPhone,
+    /// A client with an upcoming booking of the service asked for a new time: move that booking
+    /// or make a second one? The wish is in the draft.
+    MoveOrNew { booking: Booking },
     /// The client turned the offers down twice: asked whether a manager should pick a time.
     /// The draft is kept.
     OfferedManager,

@@ -208,6 +208,11 @@ templates! {
         "Спасибо! Передала администратору: он перезвонит вам по номеру {client_phone}. Если срочно — звоните нам: {phone}. А пока я могу помочь с записью и ценами.",
         "Записала: администратор перезвонит на {client_phone}. Срочный вопрос — звоните нам: {phone}. Чем ещё могу помочь?",
     ];
+    /// A new time for a service the client is already booked for: move or book again?
+    MoveOrNew = "move_or_new", ["service", "date", "time"], [
+        "У вас уже есть запись на {service} {date} в {time}. Перенести её на новое время или записать вас ещё раз?",
+        "Вижу вашу запись на {service} {date} в {time}. Переносим её или это ещё одна запись?",
+    ];
     /// The same slots would be offered again: they are not what the client wants. More
     /// options follow as buttons.
     OfferWider = "offer_wider", ["service"], [

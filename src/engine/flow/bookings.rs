@@ -205,6 +205,33 @@ impl<'a> Ctx<'a> {
         by_date.or(by_service).or(upcoming.first()).cloned()
     }
 
+    /// The client's upcoming booking that a new wish may be about: of the service named (or
+    /// being booked), or the only one when none is named.
+    pub(super) fn booked_already(&self, u: &Understanding) -> Option<Booking> {
+        let upcoming: Vec<Booking> = self
+            .avail
+            .bookings_of(&self.conv.client)
+            .into_iter()
+            .filter(|b| b.slot.start > self.now)
+            .collect();
+        match u.service.as_ref().or(self.conv.draft.service.as_ref()) {
+            Some(s) => upcoming.into_iter().find(|b| &b.service == s),
+            None if upcoming.len() == 1 => upcoming.into_iter().next(),
+            None => None,
+        }
+    }
+
+    /// A second visit, or this one moved? Never a silent double booking.
+    pub(super) fn ask_move_or_new(&mut self, booking: Booking) {
+        if self.conv.draft.service.is_none() {
+            self.conv.draft.service = Some(booking.service.clone());
+        }
+        let v = self.booking_values(&booking);
+        let buttons = Self::yes_no("Перенести", "Новая запись");
+        self.say_with(K::MoveOrNew, v, buttons);
+        self.conv.stage = Stage::MoveOrNew { booking };
+    }
+
     pub(super) fn ask_reschedule(&mut self, booking: Booking) {
         let v = self.booking_values(&booking);
         self.say(K::AskRescheduleWhen, v);

@@ -354,6 +354,18 @@ impl<'a> Ctx<'a> {
         );
         match stage {
             Stage::Idle => false,
+            Stage::MoveOrNew { booking } => match u.intent {
+                Intent::Reschedule | Intent::Confirm => {
+                    let when = self.conv.draft.when.clone();
+                    self.move_to(booking.clone(), when);
+                    true
+                }
+                Intent::Book | Intent::Deny => {
+                    self.advance_booking(false);
+                    true
+                }
+                _ => false,
+            },
             Stage::OfferedManager => match u.intent {
                 Intent::Confirm | Intent::Human => {
                     self.handoff(HandoffReason::Requested);
@@ -523,6 +535,10 @@ impl<'a> Ctx<'a> {
             Stage::ConfirmingCancel { booking } => self.cancel(booking.clone()),
             Stage::OfferedBooking | Stage::Booking => self.advance_booking(false),
             Stage::OfferedManager => self.handoff(HandoffReason::Requested),
+            Stage::MoveOrNew { booking } => {
+                let when = self.conv.draft.when.clone();
+                self.move_to(booking.clone(), when);
+            }
             Stage::ChoosingSlot { offered, moving } if offered.len() == 1 => {
                 self.choose(offered[0].clone(), moving.clone())
             }
@@ -532,6 +548,7 @@ impl<'a> Ctx<'a> {
 
     fn no(&mut self, stage: &Stage) {
         match stage {
+            Stage::MoveOrNew { .. } => self.advance_booking(false),
             Stage::ReminderSent { booking } => self.attendance_declined(booking.clone()),
             Stage::ConfirmingCancel { booking } => self.keep_booking(booking),
             _ => self.declined(),
@@ -559,7 +576,13 @@ impl<'a> Ctx<'a> {
             self.conv.misunderstandings = 0;
         }
         match u.intent {
-            Intent::Book => self.refine_booking(u),
+            Intent::Book => match self.booked_already(u).filter(|_| !in_progress) {
+                Some(b) if !u.when.is_empty() => {
+                    self.merge_draft(u);
+                    self.ask_move_or_new(b);
+                }
+                _ => self.refine_booking(u),
+            },
             Intent::FreeTime => {
                 self.merge_draft(u);
                 self.advance_booking(true);
