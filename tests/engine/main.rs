@@ -202,6 +202,10 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
     {
         chat.existing("manicure", s.id.as_str(), "2026-11-21T15:00:00+07:00", 60);
     }
+    // Other clients' visits.
+    for b in &mut chat.bookings {
+        b.client.id = "someone-else".into();
+    }
     chat.conv.contact.name = Some("Ольга".into());
     chat.conv.contact.phone = Some("+79131112233".into());
     let t = chat.say("запишите на маникюр завтра в 15:00");
