@@ -290,6 +290,12 @@ impl<'a> Ctx<'a> {
         if when.date.is_none() && when.time.is_some() {
             when.date = Some(booking.slot.start.with_timezone(&tz).date_naive());
         }
+        // «в субботу в то же время»: the new day at the booked time.
+        if self.same_time && when.time.is_none() && when.date.is_some() {
+            when.time = Some(booking.slot.start.with_timezone(&tz).time());
+            when.part_of_day = None;
+            when.until = None;
+        }
         let Some(service) = self.service(&booking.service) else {
             return self.no_booking();
         };

@@ -38,6 +38,8 @@ struct Ctx<'a> {
     managers: bool,
     /// What the bot said in its previous turn (hashes), never said again right away.
     said_before: Vec<u64>,
+    /// The client asked to keep the booked time («в то же время») for a move.
+    same_time: bool,
 }
 
 pub(super) fn turn(
@@ -56,6 +58,7 @@ pub(super) fn turn(
         effects: Vec::new(),
         managers: engine.managers,
         said_before: conversation.last_said.clone(),
+        same_time: false,
     };
     t.conv.turns += 1;
     if t.conv.contact.phone.is_none() && inbound.client.channel.provides_phone() {
@@ -190,6 +193,7 @@ impl<'a> Ctx<'a> {
     // ---- events ---------------------------------------------------------------------------
 
     fn text(&mut self, u: &Understanding) {
+        self.same_time = u.same_time;
         // A medical question goes to a person; a request to book a doctor that mentions a
         // symptom ("к стоматологу, зуб болит") is booked — that is what the patient asks for.
         let booking_a_doctor = u.intent == Intent::Book && u.service.is_some();
