@@ -11,6 +11,7 @@ use bot::engine::{Conversation, Engine, Owner, Turn};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
+mod adversarial;
 mod no_dead_ends;
 
 /// Friday 20 Nov 2026, 10:00 in Novosibirsk.
