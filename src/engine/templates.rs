@@ -213,6 +213,11 @@ templates! {
         "У вас уже есть запись на {service} {date} в {time}. Перенести её на новое время или записать вас ещё раз?",
         "Вижу вашу запись на {service} {date} в {time}. Переносим её или это ещё одна запись?",
     ];
+    /// The client answered an offer with something else: pick a time, please.
+    ChooseSlot = "choose_slot", [], [
+        "Выберите, пожалуйста, удобное время кнопкой — или напишите своё.",
+        "Какое время из предложенных вам подходит? Можно нажать кнопку или написать другое время.",
+    ];
     /// The same slots would be offered again: they are not what the client wants. More
     /// options follow as buttons.
     OfferWider = "offer_wider", ["service"], [

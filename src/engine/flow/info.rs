@@ -4,6 +4,17 @@
 use super::*;
 
 impl<'a> Ctx<'a> {
+    /// One more reply the bot could not read while waiting for an answer; true when that was
+    /// too many and the conversation went to a person.
+    pub(super) fn unread_answer(&mut self) -> bool {
+        self.conv.misunderstandings += 1;
+        if self.conv.misunderstandings >= self.profile.escalation.max_misunderstandings.max(1) {
+            self.handoff(HandoffReason::Misunderstanding);
+            return true;
+        }
+        false
+    }
+
     pub(super) fn misunderstood(&mut self) {
         self.conv.misunderstandings += 1;
         if self.conv.misunderstandings >= self.profile.escalation.max_misunderstandings.max(1) {

@@ -219,8 +219,13 @@ impl<'a> Ctx<'a> {
             .or(u.name_answer.as_deref().filter(|_| asked_name));
         let captured = self.capture(name, u.phone.as_deref(), u.email.as_deref());
         let stage = self.conv.stage.clone();
+        let unread = self.conv.misunderstandings;
         if self.on_stage(&stage, u, captured) {
-            self.conv.misunderstandings = 0;
+            // An answer to the question resets the count, one re-asked after an unread reply
+            // keeps it (so asking again cannot go on for ever).
+            if self.conv.misunderstandings == unread {
+                self.conv.misunderstandings = 0;
+            }
             return;
         }
         self.on_intent(u);
@@ -409,9 +414,12 @@ impl<'a> Ctx<'a> {
                 } else if u.intent == Intent::Deny {
                     self.declined();
                     true
-                } else if u.intent == Intent::Other && u.faq.is_none() {
+                } else if matches!(u.intent, Intent::Other | Intent::Confirm) && u.faq.is_none() {
                     // Not read as a name or a phone: ask again, the slot stays held (never the
-                    // generic menu, which would drop it).
+                    // generic menu, which would drop it) — until the bot has failed too often.
+                    if u.intent == Intent::Other && self.unread_answer() {
+                        return true;
+                    }
                     self.continue_contact(slot.clone(), false);
                     true
                 } else {
@@ -434,6 +442,9 @@ impl<'a> Ctx<'a> {
                         None => self.refine_booking(u),
                     }
                     true
+                } else if captured || (u.intent == Intent::Other && u.faq.is_none()) {
+                    // A name or phone ahead of time, or something unread: the offer stands.
+                    self.choose_from(offered.clone(), moving.clone(), captured)
                 } else {
                     false
                 }

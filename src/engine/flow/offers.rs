@@ -476,6 +476,23 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The client answered the offer with something else: remind them to pick a time (the
+    /// same buttons), unless the bot failed to understand too often. Always an answer.
+    pub(super) fn choose_from(
+        &mut self,
+        offered: Vec<Slot>,
+        moving: Option<Booking>,
+        captured: bool,
+    ) -> bool {
+        if !captured && self.unread_answer() {
+            return true;
+        }
+        let buttons = self.slot_buttons(&offered);
+        self.say_with(K::ChooseSlot, Values::new(), buttons);
+        self.conv.stage = Stage::ChoosingSlot { offered, moving };
+        true
+    }
+
     /// An offer was taken, or the booking ended: the next offer starts afresh.
     pub(super) fn offers_settled(&mut self) {
         self.conv.unmet_offers = 0;
