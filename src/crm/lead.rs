@@ -1,6 +1,7 @@
 //! Our leads as Bitrix24 leads, and the deduplicating sync that pushes them.
 //!
-//! Mapping: TITLE (service and local date), NAME/LAST_NAME, PHONE (E.164, `MOBILE`), EMAIL,
+//! Mapping: TITLE (service and local date), NAME/SECOND_NAME/LAST_NAME (see `PersonName`),
+//! PHONE (E.164, `MOBILE`), EMAIL,
 //! SOURCE_ID (our `CHAT_BOT` source, registered when missing), SOURCE_DESCRIPTION (the
 //! channel), COMMENTS, ORIGINATOR_ID/ORIGIN_ID (our ids, so a lead is always found again) and
 //! the configured `UF_CRM_*` fields.
@@ -131,7 +132,14 @@ impl CrmLead {
             .map(|d| d.with_timezone(&m.tz).format("%d.%m %H:%M").to_string());
         let who = self
             .name
-            .clone()
+            .as_deref()
+            .map(|n| {
+                n.split_whitespace()
+                    .map(capitalized)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|n| !n.is_empty())
             .or_else(|| self.phone.clone())
             .or_else(|| self.email.clone())
             .unwrap_or_default();
@@ -143,13 +151,15 @@ impl CrmLead {
         };
         f.insert("TITLE".into(), title.into());
         if let Some(name) = &self.name {
-            let mut words = name.split_whitespace();
-            if let Some(first) = words.next() {
-                f.insert("NAME".into(), first.into());
-            }
-            let rest: Vec<&str> = words.collect();
-            if !rest.is_empty() {
-                f.insert("LAST_NAME".into(), rest.join(" ").into());
+            let parts = PersonName::split(name);
+            for (field, value) in [
+                ("NAME", parts.first),
+                ("SECOND_NAME", parts.patronymic),
+                ("LAST_NAME", parts.last),
+            ] {
+                if let Some(v) = value {
+                    f.insert(field.into(), v.into());
+                }
             }
         }
         if m.simple_mode && !f.contains_key("NAME") {
@@ -210,6 +220,50 @@ impl CrmLead {
         }
         k
     }
+}
+
+/// A contact name as the portal's NAME, SECOND_NAME (patronymic) and LAST_NAME: the bot writes
+/// «Имя [Отчество] [Фамилия]», so the first word is the first name, a word shaped like a
+/// patronymic (-вич, -вна, -ична, -ьич) the patronymic and the rest the surname. Words typed in
+/// lower case are capitalised ("анна петрова" → Анна / Петрова).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PersonName {
+    first: Option<String>,
+    patronymic: Option<String>,
+    last: Option<String>,
+}
+
+impl PersonName {
+    fn split(name: &str) -> PersonName {
+        let mut words = name.split_whitespace().map(capitalized);
+        let first = words.next();
+        let (mut patronymic, mut last) = (None, Vec::new());
+        for w in words {
+            let lower = w.to_lowercase();
+            let is_patronymic = ["вич", "вна", "ична", "ьич"]
+                .iter()
+                .any(|e| lower.ends_with(e));
+            if is_patronymic && patronymic.is_none() {
+                patronymic = Some(w);
+            } else {
+                last.push(w);
+            }
+        }
+        PersonName {
+            first,
+            patronymic,
+            last: (!last.is_empty()).then(|| last.join(" ")),
+        }
+    }
+}
+
+/// A word typed in lower case with its first letter (and any after a hyphen) upper-cased;
+/// a word with a capital anywhere ("МакКей", "DJ") is kept as written.
+fn capitalized(word: &str) -> String {
+    if word.chars().any(char::is_uppercase) {
+        return word.to_string();
+    }
+    crate::nlu::names_gazetteer::capitalize_words(word)
 }
 
 /// How our leads map onto the portal's fields.
@@ -1005,6 +1059,72 @@ mod tests {
         assert_eq!(lead_of_origin("lead-0"), None);
         assert_eq!(lead_of_origin("csv-12"), None);
         assert_eq!(lead_of_origin("lead-x"), None);
+    }
+
+    #[test]
+    fn a_contact_name_splits_into_first_name_patronymic_and_surname() {
+        let split = |n: &str| {
+            let p = PersonName::split(n);
+            (p.first, p.patronymic, p.last)
+        };
+        let s = |v: &str| Some(v.to_string());
+        for (name, want) in [
+            ("Анна", (s("Анна"), None, None)),
+            ("Анна Петрова", (s("Анна"), None, s("Петрова"))),
+            ("Анна Сергеевна", (s("Анна"), s("Сергеевна"), None)),
+            (
+                "Анна Сергеевна Иванова",
+                (s("Анна"), s("Сергеевна"), s("Иванова")),
+            ),
+            ("Пётр Ильич Сидоров", (s("Пётр"), s("Ильич"), s("Сидоров"))),
+            ("Гульнара Рашитовна", (s("Гульнара"), s("Рашитовна"), None)),
+            (
+                "Ольга Кузьминична Орлова",
+                (s("Ольга"), s("Кузьминична"), s("Орлова")),
+            ),
+            (
+                "Сергей Петрович Иванов",
+                (s("Сергей"), s("Петрович"), s("Иванов")),
+            ),
+            (
+                "анна сергеевна иванова",
+                (s("Анна"), s("Сергеевна"), s("Иванова")),
+            ),
+            ("лиза", (s("Лиза"), None, None)),
+            ("анна-мария", (s("Анна-Мария"), None, None)),
+            ("Мария Тереза Гомес", (s("Мария"), None, s("Тереза Гомес"))),
+            ("Ivan Petrov", (s("Ivan"), None, s("Petrov"))),
+            ("  ", (None, None, None)),
+        ] {
+            assert_eq!(split(name), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn fields_name_the_contact_in_three_parts() {
+        let lead = CrmLead {
+            origin_id: "x-2".into(),
+            name: Some("анна сергеевна иванова".into()),
+            phone: None,
+            email: Some("anna@example.com".into()),
+            channel: LeadChannel::Telegram,
+            service: None,
+            desired_at: None,
+            comment: None,
+            utm: Vec::new(),
+        };
+        let f = lead.fields(&Mapping::default());
+        assert_eq!(f["NAME"], "Анна");
+        assert_eq!(f["SECOND_NAME"], "Сергеевна");
+        assert_eq!(f["LAST_NAME"], "Иванова");
+        assert_eq!(f["TITLE"], "Заявка из чат-бота — Анна Сергеевна Иванова");
+        let first_only = CrmLead {
+            name: Some("лиза".into()),
+            ..lead
+        };
+        let f = first_only.fields(&Mapping::default());
+        assert_eq!(f["NAME"], "Лиза");
+        assert!(!f.contains_key("SECOND_NAME") && !f.contains_key("LAST_NAME"));
     }
 
     #[test]

@@ -27,11 +27,17 @@
 //! - **Bounds**: "после 6" → 18:00 with `time_is_bound`; "до 12" → `until`; "с 10 до 12" →
 //!   10:00, until 12:00, bound.
 //! - **Time zone**: "по москве"/"мск" adds 4 hours (Moscow UTC+3 → Novosibirsk UTC+7).
-//! - **Reschedule**: "с X на Y", "вместо X", "не X, а Y", "перенести с X" make X the old slot
-//!   (`moved_from`), the rest is the new one (`when`).
+//! - **Reschedule**: "с X на Y", "вместо X", "не X, а Y", "перенести с X", "не успею к X, можно
+//!   на Y", "я записана на X, давайте Y" make X the old slot (`moved_from`), the rest is the new
+//!   one (`when`). A slot given up with nothing in its place ("сегодня не смогу") stays in
+//!   `when` and sets `gave_up`; «в то же время» / «так же» sets `same_time`.
+//! - **Day first**: "05.12" is a date; it is read as a clock only where an hour is expected
+//!   ("в 9.10", "завтра 9.10"), with minutes a clock is set to, no leading zero and no other
+//!   clock in the message.
 
 mod lexicon;
 mod resolve;
+mod same_time;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -57,6 +63,12 @@ pub struct DateTimeMatch {
     pub confidence: f32,
     /// The reading has a plausible alternative ("в среду" said on a Wednesday).
     pub ambiguous: bool,
+    /// The slot in `when` is one the client cannot make and no other is named ("всё, сегодня
+    /// не смогу", "в субботу не смогу прийти"): the booking given up, not a wanted slot.
+    pub gave_up: bool,
+    /// «в то же время», «время такое же», «давайте в субботу так же»: the time stays that of the
+    /// booking being moved.
+    pub same_time: bool,
 }
 
 /// The compiled grammar (regexes, vocabularies); build once, use for every message.
@@ -84,9 +96,22 @@ impl DateTimeParser {
     pub fn parse(&self, text: &Normalized, now: DateTime<Tz>, opens_at_hour: u32) -> DateTimeMatch {
         let mut scanner = scan::Scanner::new(&self.lexicon, &text.tokens);
         scanner.run();
+        let same_time = same_time::said(&text.tokens, &scanner.mentions);
         if scanner.mentions.is_empty() {
-            return DateTimeMatch::default();
+            return DateTimeMatch {
+                same_time,
+                ..DateTimeMatch::default()
+            };
         }
-        resolve::assemble(&scanner.mentions, scanner.has_move, now, opens_at_hour)
+        DateTimeMatch {
+            same_time,
+            ..resolve::assemble(
+                &scanner.mentions,
+                scanner.has_move,
+                scanner.adds,
+                now,
+                opens_at_hour,
+            )
+        }
     }
 }

@@ -5,10 +5,16 @@
 //! The policy, in order:
 //! 1. a prompt injection ("ignore previous instructions", "</system>", "ты теперь", "забудь
 //!    инструкции", "напиши стих", "измени цены") → `other`, and the caller drops every slot;
-//! 2. a complaint ("ужасно", "верните деньги", profile `complaint_keywords`) → `human`;
-//! 3. an explicit request for a person ("администратор", "позовите менеджера") → `human`;
+//! 2. a complaint ("ужасно", "верните деньги", "покрытие слезло", profile `complaint_keywords`)
+//!    → `human`;
+//! 3. an explicit request for a person ("администратор", "позовите менеджера"), a question
+//!    whether the bot is a machine ("вы робот?") or a remark that it does not understand ("вы
+//!    меня не понимаете", "бот тупит") → `human`;
 //! 4. reschedule or cancel words → that intent (they outrank booking words, which they often
-//!    contain: "перенесите запись");
+//!    contain: "перенесите запись"); so does a slot moved away from ("не успею к 12, можно на
+//!    14", "я записана на четверг, давайте в субботу") or the same time on another day ("в
+//!    понедельник в то же время", unless a booking verb says it is a new booking), and a slot
+//!    given up with nothing in its place is a cancel ("всё, сегодня не смогу");
 //! 5. otherwise the best score among book, free_time, price, promo and faq, where a named
 //!    service adds 1 to book and a date/time 0.5. Booking verbs (3) outweigh a price question
 //!    (2.5–3): "хочу записаться, сколько стоит маникюр" is `book` — the bot books and states the
@@ -28,6 +34,7 @@
 use crate::config::Profile;
 use crate::domain::Intent;
 use crate::nlu::lexicon::{Lexicon, WordText};
+use crate::nlu::safety::SafetyRules;
 use crate::nlu::typo::Vocabulary;
 use aho_corasick::AhoCorasick;
 use rust_stemmers::{Algorithm, Stemmer};
@@ -81,7 +88,10 @@ const INTENT_CUES: &[(Intent, f32, &str)] = &[
         4.0,
         "отмен*|отменя*|передумал*|удалите запись|\
          удалите мою запись|снимите запись|снимите с записи|снимите меня|уберите запись|\
-         уберите меня|откажусь от записи|отказываюсь от записи",
+         уберите меня|откажусь от записи|отказываюсь от записи|отказаться от записи|\
+         отказаться от визита|откажусь от визита|отказываюсь от визита|отказаться от приема|\
+         придется отказаться|вынуждена отказаться|вынужден отказаться|запись не актуальн*|\
+         запись неактуальн*|уже не актуальн*|уже неактуальн*|визит не актуален",
     ),
     // "Won't come" alone is a refusal of the visit; with "перенесем" it is a reschedule.
     (
@@ -169,13 +179,21 @@ const HUMAN_CUES: &str = "администратор*|админ|админу|а
      руководств*|директор*|управляющ*|живой человек|живого человека|живым человеком|\
      живому человеку|с человеком|человеку|позовите*|позови|позвать|соедините*|соедини|\
      перезвоните*|перезвоните|перезвонить|позвоните мне|позвонить мне|наберите мне|\
-     свяжитесь со мной|связаться с|хочу поговорить|поговорить с|не с ботом|ты бот|вы бот|это бот";
+     свяжитесь со мной|связаться с|хочу поговорить|поговорить с|не с ботом|ты бот|вы бот|это бот|\
+     бот|бота|боту|ботом|чат бот|чатбот*|робот*|нейросет*|автоответчик*|искусственный интеллект|\
+     вы человек|ты человек|вы живой|ты живой|не понимаете|не понимаешь|не понимает|\
+     меня не поняли|меня не понял|понимаете что я|понимаешь что я|тупит*|тупой бот|бред*|чушь|\
+     ерунду|невпопад|не то отвечаете|не то пишете|вы ии|ты ии|это ии|издеваетесь|издеваешься|\
+     одно и то же";
 
 const COMPLAINT_CUES: &str = "жалоб*|пожаловат*|пожалуюсь|ужас*|отвратительн*|кошмар*|хамств*|\
      нахамил*|хамил*|грубил*|нагрубил*|хамк*|испортил*|испорчен*|верните деньги|\
      вернуть деньги|верните мои деньги|возврат денег|возврат средств|недовол*|безобраз*|\
      обманул*|обман|претензи*|некачествен*|позор*|разочарован*|не понравил*|плохо сделал*|\
-     криво сделал*|криво|ожог*|больше не приду|никогда больше";
+     криво сделал*|криво|ожог*|больше не приду|никогда больше|отслоил*|отслаива*|отслоен*|\
+     слезл*|слез|слезает|слезают|облез*|облупил*|отвалил*|отклеил*|отклеива*|скололс*|сколол*|\
+     откололс*|потрескал*|треснул*|пережгл*|сожгл*|спалил*|поранил*|порезал*|переделайте|\
+     переделать бесплатно|переделка|халтур*|не держится|не держатся|продержал*|это как вообще";
 
 const INJECTION_CUES: &str = "ты теперь|теперь ты|забудь|забудь все|забудьте все|забудь инструкц*|\
      забудьте инструкц*|забудь предыдущ*|игнорируй*|проигнорируй*|игнорир*|\
@@ -256,6 +274,8 @@ pub struct Cues {
     pub complaint: bool,
     pub human: bool,
     pub medical: bool,
+    /// A health or safety question about a procedure (see `safety`).
+    pub safety: bool,
     /// Best FAQ (index into profile faq) and how many keyword words it matched.
     pub faq: Option<(usize, usize)>,
     /// Words that belong to some cue (not a name, not a service typo).
@@ -283,6 +303,7 @@ pub struct IntentRules {
     typo: Vocabulary,
     common: std::collections::HashSet<&'static str>,
     faq_keywords: Vec<FaqKeyword>,
+    safety: SafetyRules,
 }
 
 fn split(patterns: &str) -> impl Iterator<Item = String> + '_ {
@@ -396,6 +417,7 @@ impl IntentRules {
             typo: Vocabulary::new(typo_words),
             common: COMMON_WORDS.split_whitespace().collect(),
             faq_keywords,
+            safety: SafetyRules::new(),
         }
     }
 
@@ -452,8 +474,16 @@ impl IntentRules {
     }
 
     /// Cues of a message given its normalised words; words no cue covers are tried once more
-    /// through typo correction ("записатся", "стоимасть", "здраствуйте").
+    /// through typo correction ("записатся", "стоимасть", "здраствуйте"). `known`: words of
+    /// dates, contacts, names and services.
     pub fn cues(&self, words: &[&str], original: &str, known: &[bool]) -> Cues {
+        let safety = self.safety.asks(words, known);
+        let mut cues = self.cues_of(words, original, known);
+        cues.safety = safety;
+        cues
+    }
+
+    fn cues_of(&self, words: &[&str], original: &str, known: &[bool]) -> Cues {
         let text = WordText::new(words.iter().copied());
         let cues = self.collect(&text, original, words.len());
         let mut corrected: Option<Vec<&str>> = None;
@@ -481,10 +511,23 @@ impl IntentRules {
     }
 }
 
+/// What the date/time grammar read that bears on the intent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Slots {
+    /// A date or time is named.
+    pub has_when: bool,
+    /// A reschedule's old slot is named ("с пятницы на субботу", "не успею к 12, можно на 14").
+    pub moved: bool,
+    /// The only slot named is given up ("всё, сегодня не смогу").
+    pub gave_up: bool,
+    /// «в то же время», «так же».
+    pub same_time: bool,
+}
+
 /// The decided intent and its confidence.
-pub fn decide(cues: &Cues, has_when: bool, moved: bool, service: bool) -> (Intent, f32) {
+pub fn decide(cues: &Cues, slots: Slots, service: bool) -> (Intent, f32) {
     // "какая завтра погода", "у меня др 25 ноября": the date is no booking cue.
-    let has_when = has_when && !cues.trap;
+    let has_when = slots.has_when && !cues.trap;
     if cues.injection {
         return (Intent::Other, 0.9);
     }
@@ -498,8 +541,13 @@ pub fn decide(cues: &Cues, has_when: bool, moved: bool, service: bool) -> (Inten
         return (Intent::Human, 0.9);
     }
     let s = |i: Intent| cues.score(i);
-    let resched = s(Intent::Reschedule) + if moved { 3.0 } else { 0.0 };
-    let cancel = s(Intent::Cancel);
+    // A slot moved away from, or the same time on another day, is a reschedule; a slot given up
+    // with nothing in its place is a cancel of that booking.
+    let keeps_time = slots.same_time && s(Intent::Book) == 0.0;
+    let resched = s(Intent::Reschedule)
+        + if slots.moved { 3.0 } else { 0.0 }
+        + if keeps_time { 2.0 } else { 0.0 };
+    let cancel = s(Intent::Cancel) + if slots.gave_up { 3.0 } else { 0.0 };
     if resched > 0.0 || cancel > 0.0 {
         return if resched >= cancel {
             (Intent::Reschedule, confidence(resched, cancel))
@@ -508,9 +556,9 @@ pub fn decide(cues: &Cues, has_when: bool, moved: bool, service: bool) -> (Inten
         };
     }
     let faq = cues.faq.map_or(0.0, |(_, n)| 2.5 + 0.5 * (n as f32 - 1.0));
-    // A service named inside a medical question ("можно ли пить антибиотики после узи") is
-    // not a request to book it.
-    let service = service && (!cues.medical || s(Intent::Book) > 0.0);
+    // A service named inside a medical or safety question ("можно ли пить антибиотики после
+    // узи", "есть ли противопоказания к шугарингу") is not a request to book it.
+    let service = service && (!(cues.medical || cues.safety) || s(Intent::Book) > 0.0);
     let book = s(Intent::Book)
         + if service { 1.0 } else { 0.0 }
         + if has_when && s(Intent::Book) > 0.0 {

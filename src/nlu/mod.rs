@@ -1,5 +1,7 @@
 //! Russian understanding: one client message + a reference time + a business profile →
-//! `Understanding` (intent, date/time, service, staff, phone, name, e-mail, confidence).
+//! `Understanding` (intent, date/time, service, staff, phone, name, e-mail, confidence, and the
+//! flags that keep a conversation from a dead end: a safety question, «в то же время», the name
+//! a reply to «как к вам обращаться?» gives).
 //! Pure and fast: everything costly (regexes, stem tables, vocabularies) is compiled once per
 //! profile in `Nlu::new`; `understand` only reads it. Dates are resolved in the business time
 //! zone; a date or time is kept as a booking slot only when the intent is about booking.
@@ -12,6 +14,7 @@ pub mod name;
 pub mod names_gazetteer;
 pub mod normalize;
 pub mod phone;
+pub mod safety;
 pub mod service;
 pub mod staff;
 pub mod typo;
@@ -259,9 +262,13 @@ impl Nlu {
             mark(&mut known, r.clone());
         }
         let cues = self.rules.cues(&plain, text, &known);
-        let has_when = !dt.when.is_empty();
-        let (intent, confidence) =
-            intent::decide(&cues, has_when, dt.moved_from.is_some(), service.is_some());
+        let slots = intent::Slots {
+            has_when: !dt.when.is_empty(),
+            moved: dt.moved_from.is_some(),
+            gave_up: dt.gave_up,
+            same_time: dt.same_time,
+        };
+        let (intent, confidence) = intent::decide(&cues, slots, service.is_some());
         u.intent = intent;
         u.confidence = confidence;
         if cues.injection || cues.offtopic {
@@ -270,6 +277,16 @@ impl Nlu {
         }
         u.complaint = cues.complaint;
         u.medical = cues.medical && self.medical_to_human;
+        u.safety = cues.safety;
+        // A reply to «как к вам обращаться?» is no date, service or cue word.
+        let mut not_a_name = dated;
+        for (s, c) in not_a_name.iter_mut().zip(&cues.covered) {
+            *s |= *c;
+        }
+        if let Some((_, r)) = &service {
+            mark(&mut not_a_name, r.clone());
+        }
+        u.name_answer = name::answer(&norm, &words, &not_a_name, &contact);
         u.invalid_phone = phone.invalid;
         u.phone = phone.e164;
         u.email = email.map(|(e, _)| e);
@@ -298,6 +315,7 @@ impl Nlu {
                 name::standalone(&norm, &words, &skip, phone_tokens).map(|(name, _)| name)
             }
         };
+        u.same_time = dt.same_time;
         if intent.takes_slot() {
             u.when = dt.when;
             u.moved_from = dt.moved_from;

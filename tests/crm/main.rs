@@ -98,20 +98,44 @@ async fn leads_are_created_with_the_right_fields_and_a_registered_source() {
     let c = client(&emu, 2.0, 50.0);
     let out = push(
         &c,
-        &[lead(
-            "lead-1",
-            "Анна Петрова",
-            Some("+79131234567"),
-            LeadChannel::Telegram,
-        )],
+        &[
+            lead(
+                "lead-1",
+                "Анна Петрова",
+                Some("+79131234567"),
+                LeadChannel::Telegram,
+            ),
+            // a name given as «имя отчество фамилия», typed in lower case
+            lead(
+                "lead-2",
+                "ольга сергеевна иванова",
+                Some("+79137654321"),
+                LeadChannel::Web,
+            ),
+        ],
     )
     .await
     .expect("sync");
-    assert_eq!(out, vec![Outcome::Created { id: Some(1) }]);
+    assert_eq!(
+        out,
+        vec![
+            Outcome::Created { id: Some(1) },
+            Outcome::Created { id: Some(2) }
+        ]
+    );
     let leads = emu.leads();
+    let full = &leads[1];
+    assert_eq!(full["NAME"], "Ольга");
+    assert_eq!(full["SECOND_NAME"], "Сергеевна");
+    assert_eq!(full["LAST_NAME"], "Иванова");
+    assert_eq!(
+        full["TITLE"],
+        "маникюр на 20.11 15:00 — Ольга Сергеевна Иванова"
+    );
     let l = &leads[0];
     assert_eq!(l["NAME"], "Анна");
     assert_eq!(l["LAST_NAME"], "Петрова");
+    assert!(l.get("SECOND_NAME").is_none());
     assert_eq!(l["PHONE"][0]["VALUE"], "+79131234567");
     assert_eq!(l["PHONE"][0]["VALUE_TYPE"], "MOBILE");
     assert_eq!(l["SOURCE_ID"], "CHAT_BOT");

@@ -29,6 +29,8 @@ const AMBIGUOUS_FACTOR: f32 = 0.7;
 enum Role {
     New,
     Old,
+    /// A booking the message only refers to ("я записана на четверг, можно ещё на субботу?").
+    Context,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,8 +215,17 @@ impl Slot {
     }
 }
 
-/// The old/new role of every mention: "вместо X", "с X на Y", "не X, а Y", "перенести с X".
-fn roles(mentions: &[Mention], has_move: bool) -> Vec<Role> {
+/// The old/new role of every mention: "вместо X", "с X на Y", "не X, а Y", "перенести с X",
+/// "не успею к X, можно на Y", "я записана на X, давайте Y" (also "я записана на X, можно
+/// перенести?").
+fn roles(mentions: &[Mention], has_move: bool, adds: bool) -> Vec<Role> {
+    // wanted_after[k]: a date or time not of a booking comes after mention k
+    let mut wanted_after = vec![false; mentions.len()];
+    for k in (0..mentions.len().saturating_sub(1)).rev() {
+        let next = &mentions[k + 1];
+        wanted_after[k] =
+            wanted_after[k + 1] || (!next.booked && matches!(kind(next), Kind::Date | Kind::Time));
+    }
     let mut roles: Vec<Role> = Vec::with_capacity(mentions.len());
     for (k, m) in mentions.iter().enumerate() {
         let later = &mentions[k + 1..];
@@ -225,9 +236,13 @@ fn roles(mentions: &[Mention], has_move: bool) -> Vec<Role> {
         let old = m.prep == Some(Prep::Vmesto)
             || (m.neg && later_same(&|l| !l.neg))
             || (from && later_same(&|l| l.prep == Some(Prep::Na)))
-            || (from && has_move && kind(m) == Kind::Date);
+            || (from && has_move && kind(m) == Kind::Date)
+            || (m.booked && (has_move || (wanted_after[k] && !adds)))
+            || (m.gave_up && has_move);
         let role = if old {
             Role::Old
+        } else if m.booked && adds && wanted_after[k] {
+            Role::Context
         } else {
             match (k.checked_sub(1), roles.last()) {
                 // "с пятницы 15:00 на ...": a time right after the old date belongs to it
@@ -250,11 +265,14 @@ fn roles(mentions: &[Mention], has_move: bool) -> Vec<Role> {
 pub(super) fn assemble(
     mentions: &[Mention],
     has_move: bool,
+    adds: bool,
     now: DateTime<Tz>,
     opens: u32,
 ) -> DateTimeMatch {
-    let roles = roles(mentions, has_move);
+    let roles = roles(mentions, has_move, adds);
     let (mut new, mut old) = (Slot::default(), Slot::default());
+    // Every piece of the wanted slot was given up ("всё, сегодня не смогу"): no new slot at all.
+    let (mut new_pieces, mut new_given_up) = (0usize, 0usize);
     let mut zone = 0;
     let mut tokens: Vec<Range<usize>> = Vec::new();
     for (m, role) in mentions.iter().zip(&roles) {
@@ -262,8 +280,13 @@ pub(super) fn assemble(
             Piece::Date(DateSpec::Past) | Piece::Nothing => continue,
             Piece::Zone(z) => zone = z,
             _ => match role {
-                Role::New => new.add(m),
+                Role::New => {
+                    new.add(m);
+                    new_pieces += 1;
+                    new_given_up += usize::from(m.gave_up);
+                }
                 Role::Old => old.add(m),
+                Role::Context => {}
             },
         }
         match tokens.last_mut() {
@@ -294,11 +317,17 @@ pub(super) fn assemble(
         return DateTimeMatch::default();
     }
     DateTimeMatch {
+        // a day given up is a booking to cancel; "с утра не смогу" alone only narrows a slot
+        gave_up: new_pieces > 0
+            && new_given_up == new_pieces
+            && was.is_empty()
+            && when.date.is_some(),
         when,
         moved_from: (!was.is_empty()).then_some(was),
         tokens,
         confidence,
         ambiguous,
+        same_time: false,
     }
 }
 

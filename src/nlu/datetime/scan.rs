@@ -103,8 +103,13 @@ pub(super) struct Mention {
     pub piece: Piece,
     pub range: Range<usize>,
     pub prep: Option<Prep>,
-    /// Preceded by "не" ("не в пятницу, а в субботу").
+    /// Preceded by "не" ("не в пятницу, а в субботу"), or a slot the client cannot make.
     pub neg: bool,
+    /// Said with "не смогу"/"не успею"/"не получится" ("сегодня не смогу", "не успею к 12").
+    pub gave_up: bool,
+    /// Said of a booking the client already has ("я записана на четверг", "у меня запись на
+    /// среду").
+    pub booked: bool,
     pub conf: f32,
 }
 
@@ -176,6 +181,21 @@ pub(super) struct Scanner<'a> {
     pub mentions: Vec<Mention>,
     /// The message asks to move a booking ("перенести", "поменять").
     pub has_move: bool,
+    /// The message has a clock written with a colon ("15:00"): a day-first "10.12" beside it is
+    /// a date, never a second clock.
+    colon_clock: bool,
+    /// The message adds a visit ("ещё", "дополнительно", "тоже"): a booking it names stays
+    /// booked ("я записана на четверг, можно ещё на субботу?").
+    pub adds: bool,
+}
+
+/// What the clause being read says about the slots named in it, until the clause ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// "не смогу", "не успею к 12": the client gives the slot up.
+    GaveUp,
+    /// "я записана на четверг в 11": the booking the client already has.
+    Booked,
 }
 
 /// Verbs after "не" that give up the slot just named.
@@ -197,6 +217,43 @@ const CANNOT: &[&str] = &[
     "подходит",
     "подойдет",
     "устраивает",
+];
+
+/// Verbs of coming that may follow a `CANNOT` verb ("не смогу прийти в четверг").
+const COME: &[&str] = &[
+    "прийти",
+    "приехать",
+    "подойти",
+    "зайти",
+    "быть",
+    "успеть",
+    "попасть",
+];
+
+/// Words that say the slots after them are a booking the client has ("я записана на четверг").
+const BOOKED: &[&str] = &[
+    "записана",
+    "записан",
+    "записаны",
+    "записалась",
+    "записался",
+    "записались",
+    "записывалась",
+    "записывался",
+    "записывались",
+];
+
+/// Words that start a new clause: a slot after them is no longer the one given up or booked
+/// ("не смогу в среду, давайте в четверг", "записана на 11, а можно на 14").
+const CLAUSE_START: &[&str] = &[
+    "а",
+    "но",
+    "давайте",
+    "давай",
+    "можно",
+    "лучше",
+    "хочу",
+    "или",
 ];
 
 const DAY_SUFFIXES: &[&str] = &["е", "го", "ого", "ое", "й", "ье", "его", "му", "ому"];
@@ -221,19 +278,79 @@ impl<'a> Scanner<'a> {
             .collect();
         numbers::mark_phones(toks, &mut info);
         let has_move = info.iter().any(|x| x.lex == Lex::Move);
+        let colon_clock = toks.windows(3).any(|w| {
+            w[0].is_number() && w[1].is_punct(':') && w[2].is_number() && w[2].text.len() == 2
+        });
+        let adds = toks.iter().enumerate().any(|(i, t)| match t.text.as_str() {
+            "еще" | "дополнительно" => true,
+            "тоже" => !toks
+                .get(i + 1)
+                .is_some_and(|n| matches!(n.text.as_str(), "время" | "самое" | "час")),
+            _ => false,
+        });
         Scanner {
             toks,
             info,
             mentions: Vec::new(),
             has_move,
+            colon_clock,
+            adds,
         }
+    }
+
+    /// Where the clause of the claim in force ends: at clause punctuation, a word that starts a
+    /// new clause, or a move verb.
+    fn ends_claim(&self, i: usize) -> bool {
+        let Some(t) = self.toks.get(i) else {
+            return true;
+        };
+        match t.kind {
+            TokenKind::Punct => matches!(t.text.as_str(), "," | "." | "!" | "?" | ";"),
+            TokenKind::Word => CLAUSE_START.contains(&t.text.as_str()) || self.lex(i) == Lex::Move,
+            TokenKind::Number => false,
+        }
+    }
+
+    /// The claim a word at `i` starts, and how many words it takes: "не смогу [прийти]",
+    /// "записана", "у меня [есть] запись".
+    fn claim_at(&self, i: usize) -> Option<(Claim, usize)> {
+        let text = self.text(i);
+        if self.lex(i) == Lex::Not && CANNOT.contains(&self.text(i + 1)) {
+            let come = usize::from(COME.contains(&self.text(i + 2)));
+            return Some((Claim::GaveUp, 2 + come));
+        }
+        if BOOKED.contains(&text) {
+            return Some((Claim::Booked, 1));
+        }
+        let after_me = |j: usize| {
+            self.text(j) == "меня"
+                || (self.text(j) == "есть" && self.text(j.wrapping_sub(1)) == "меня")
+        };
+        if text == "запись" && i > 0 && after_me(i - 1) {
+            return Some((Claim::Booked, 1));
+        }
+        None
     }
 
     pub(super) fn run(&mut self) {
         let n = self.toks.len();
         let mut ctx = Ctx::default();
+        let mut claim: Option<Claim> = None;
         let mut i = 0;
         while i < n {
+            if self.ends_claim(i) {
+                claim = None;
+            }
+            if let Some((c, len)) = self.claim_at(i) {
+                claim = Some(c);
+                // "не смогу раньше 6" is "после 6", as "не раньше 6" is
+                ctx = Ctx {
+                    neg: c == Claim::GaveUp,
+                    ..Ctx::default()
+                };
+                i += len;
+                continue;
+            }
             if let Some(f) = self.mention_at(i, &ctx) {
                 let start = ctx.start.unwrap_or(i);
                 let end = f.end.clamp(i + 1, n);
@@ -246,11 +363,23 @@ impl<'a> Scanner<'a> {
                     i = end;
                     continue;
                 }
+                // "не смогу раньше 6", "не успею до обеда" set a bound; they give nothing up
+                let bound = ctx.later
+                    || ctx.earlier
+                    || matches!(
+                        f.piece,
+                        Piece::Time(
+                            TimeSpec::After(_) | TimeSpec::Until(_) | TimeSpec::BeforeLunch
+                        )
+                    );
+                let gave_up = claim == Some(Claim::GaveUp) && !bound;
                 self.mentions.push(Mention {
                     piece: f.piece,
                     range: start..end,
                     prep: ctx.prep,
-                    neg: ctx.neg && !ctx.later && !ctx.earlier,
+                    neg: (ctx.neg && !ctx.later && !ctx.earlier) || gave_up,
+                    gave_up,
+                    booked: claim == Some(Claim::Booked),
                     conf: if typo { f.conf * 0.85 } else { f.conf },
                 });
                 // "завтра не смогу, давайте в пятницу": the first slot is the one given up
@@ -259,6 +388,7 @@ impl<'a> Scanner<'a> {
                     && let Some(m) = self.mentions.last_mut()
                 {
                     m.neg = true;
+                    m.gave_up = !bound;
                 }
                 ctx = Ctx::default();
                 i = end;

@@ -288,11 +288,19 @@ impl Scanner<'_> {
             (false, false) => return None,
             (true, false) => false,
             (false, true) => true,
+            // Day first is how dates are written: "05.12" is the 5th of December. It is a clock
+            // only where an hour is expected ("в 9.10", "завтра 9.10", "9.10 утра"), with
+            // minutes a clock is set to and an hour written without a leading zero, and never
+            // beside a written clock ("в 10.12 в 15:00", "на 10.12, в 15:00").
             (true, true) => {
                 let timeish = ctx.hour_context()
                     || matches!(self.lex(i + 3), Lex::Marker(_) | Lex::HourUnit)
                     || self.follows_mention(ctx.start.unwrap_or(i));
-                timeish && !self.clock_follows(i + 3)
+                timeish
+                    && b % 5 == 0
+                    && !self.text(i).starts_with('0')
+                    && !self.colon_clock
+                    && !self.clock_follows(i + 3)
             }
         };
         if as_time {
