@@ -200,11 +200,12 @@ impl<'a> Ctx<'a> {
         if u.medical && self.profile.escalation.medical_questions_to_human && !booking_a_doctor {
             return self.handoff(HandoffReason::Medical);
         }
-        if u.complaint {
-            return self.handoff(HandoffReason::Complaint);
-        }
+        // Health first: a burn after waxing is a complaint too, but its answer is a specialist's.
         if u.safety {
             return self.handoff(HandoffReason::Safety);
+        }
+        if u.complaint {
+            return self.handoff(HandoffReason::Complaint);
         }
         if u.intent == Intent::Human {
             return self.handoff(HandoffReason::Requested);
