@@ -198,13 +198,7 @@ fn the_bot_passes_every_reference_dialog() {
     let o = bot(&["dialogs/", "--repeat", "3"], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let files = std::fs::read_dir(repo().join("dialogs"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
-                .count()
-        })
-        .unwrap_or(0);
+    let files = crate::reference_dialog_files();
     assert!(files >= 10, "{files} reference dialogs");
     assert!(out.contains(&format!("{files} dialogs")), "{out}");
 }

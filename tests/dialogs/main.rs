@@ -133,6 +133,17 @@ pub fn assert_says(o: &std::process::Output, code: i32, wants: &[&str]) {
 }
 
 /// The repository's folder (for the reference dialogs).
+/// How many reference dialogs `dialogs/` holds.
+pub fn reference_dialog_files() -> usize {
+    std::fs::read_dir(repo().join("dialogs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

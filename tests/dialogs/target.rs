@@ -128,13 +128,7 @@ async fn reference_dialogs_pass_over_http_and_what_cannot_be_checked_is_skipped_
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
     let s = &doc["summary"];
-    let files = std::fs::read_dir(repo().join("dialogs"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
-                .count()
-        })
-        .unwrap_or(0);
+    let files = crate::reference_dialog_files();
     assert_eq!(s["dialogs"], files, "{s}");
     assert_eq!(s["failed"], 0, "{s}");
     assert!(s["passed"].as_u64() >= Some(3), "{s}");

@@ -42,12 +42,7 @@ impl<'a> Ctx<'a> {
         if self.conv.qualified {
             return;
         }
-        let draft_at = self
-            .conv
-            .draft
-            .when
-            .exact()
-            .and_then(|(d, t)| self.utc(d, t));
+        let draft_at = self.draft_at();
         let (service, at) = match booked {
             Some((s, at)) => (Some(s.clone()), Some(at)),
             None => (self.conv.draft.service.clone(), draft_at),

@@ -422,13 +422,10 @@ impl<'a> Ctx<'a> {
         }
         let wanted = self.profile.booking.suggestions.max(1);
         // Around what the client wished (the draft), else around the last offer.
-        let wished = self
-            .conv
-            .draft
-            .when
-            .exact()
-            .and_then(|(d, t)| self.utc(d, t));
-        let around = wished.or(prev.first().map(|s| s.start)).unwrap_or(self.now);
+        let around = self
+            .draft_at()
+            .or(prev.first().map(|s| s.start))
+            .unwrap_or(self.now);
         // Any master, not only the one asked for.
         let staff = self.conv.draft.staff.take();
         let mut wider = self.same_time_other_days(service_id, moving.as_ref(), around);
@@ -491,6 +488,12 @@ impl<'a> Ctx<'a> {
         self.say_with(K::ChooseSlot, Values::new(), buttons);
         self.conv.stage = Stage::ChoosingSlot { offered, moving };
         true
+    }
+
+    /// The exact moment the booking under way asks for, if it names one.
+    pub(super) fn draft_at(&self) -> Option<DateTime<Utc>> {
+        let (d, t) = self.conv.draft.when.exact()?;
+        self.utc(d, t)
     }
 
     /// An offer was taken, or the booking ended: the next offer starts afresh.
