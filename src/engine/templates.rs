@@ -193,6 +193,11 @@ templates! {
     HandoffMedical = "handoff_medical", [], [
         "По медицинским вопросам я не консультирую — передала ваш вопрос администратору, вам ответит специалист.",
     ];
+    /// The client doubts a person answers, or says the bot does not understand.
+    HandoffFrustrated = "handoff_frustrated", [], [
+        "Простите, что не получилось сразу понять вас. Передаю разговор администратору — он ответит здесь.",
+        "Извините за неудобство! Подключаю администратора, он продолжит разговор с вами.",
+    ];
     /// A health or safety question about a procedure (any business).
     HandoffSafety = "handoff_safety", [], [
         "Это важный вопрос о здоровье, и отвечать на него должен специалист, а не чат-бот. Передала ваш вопрос администратору — вам ответят в ближайшее время.",

@@ -45,6 +45,8 @@ pub enum Cue {
     Intent(Intent, f32),
     Complaint,
     Human,
+    /// «вы робот?», «вы меня не понимаете».
+    Frustrated,
     Injection,
     /// Job inquiries, advertising, spam: not a client's request.
     Offtopic,
@@ -179,7 +181,11 @@ const HUMAN_CUES: &str = "администратор*|админ|админу|а
      руководств*|директор*|управляющ*|живой человек|живого человека|живым человеком|\
      живому человеку|с человеком|человеку|позовите*|позови|позвать|соедините*|соедини|\
      перезвоните*|перезвоните|перезвонить|позвоните мне|позвонить мне|наберите мне|\
-     свяжитесь со мной|связаться с|хочу поговорить|поговорить с|не с ботом|ты бот|вы бот|это бот|\
+     свяжитесь со мной|связаться с|хочу поговорить|поговорить с";
+
+/// Doubt that a person answers, or frustration that the bot does not understand: a person
+/// takes over, and the bot says sorry first.
+const FRUSTRATION_CUES: &str = "не с ботом|ты бот|вы бот|это бот|\
      бот|бота|боту|ботом|чат бот|чатбот*|робот*|нейросет*|автоответчик*|искусственный интеллект|\
      вы человек|ты человек|вы живой|ты живой|не понимаете|не понимаешь|не понимает|\
      меня не поняли|меня не понял|понимаете что я|понимаешь что я|тупит*|тупой бот|бред*|чушь|\
@@ -273,6 +279,8 @@ pub struct Cues {
     pub trap: bool,
     pub complaint: bool,
     pub human: bool,
+    /// Doubts a person answers, or says the bot does not understand (also `human`).
+    pub frustrated: bool,
     pub medical: bool,
     /// A health or safety question about a procedure (see `safety`).
     pub safety: bool,
@@ -329,6 +337,7 @@ impl IntentRules {
             patterns.extend(split(list).map(|p| (p, Cue::Intent(*intent, *weight))));
         }
         patterns.extend(split(HUMAN_CUES).map(|p| (p, Cue::Human)));
+        patterns.extend(split(FRUSTRATION_CUES).map(|p| (p, Cue::Frustrated)));
         patterns.extend(split(COMPLAINT_CUES).map(|p| (p, Cue::Complaint)));
         patterns.extend(split(INJECTION_CUES).map(|p| (p, Cue::Injection)));
         patterns.extend(split(OFFTOPIC_CUES).map(|p| (p, Cue::Offtopic)));
@@ -446,6 +455,10 @@ impl IntentRules {
                 }
                 Cue::Complaint => cues.complaint = true,
                 Cue::Human => cues.human = true,
+                Cue::Frustrated => {
+                    cues.human = true;
+                    cues.frustrated = true;
+                }
                 Cue::Injection => cues.injection = true,
                 Cue::Offtopic => cues.offtopic = true,
                 Cue::Trap => cues.trap = true,

@@ -49,6 +49,9 @@ pub struct Understanding {
     pub medical: bool,
     /// Looks like a complaint.
     pub complaint: bool,
+    /// Doubts that a person answers («вы робот?») or says the bot does not understand: the
+    /// intent is `human`, and the bot apologises as it hands over.
+    pub frustrated: bool,
     /// A health or safety question about a procedure (contraindications, allergies, a skin
     /// reaction, what to apply): a person answers it at any business, not only at clinics.
     pub safety: bool,
@@ -82,6 +85,7 @@ impl Understanding {
             medical: false,
             complaint: false,
             safety: false,
+            frustrated: false,
             same_time: false,
             name_answer: None,
             injection: false,
@@ -276,6 +280,7 @@ impl Nlu {
             return u;
         }
         u.complaint = cues.complaint;
+        u.frustrated = cues.frustrated;
         u.medical = cues.medical && self.medical_to_human;
         u.safety = cues.safety;
         // A reply to «как к вам обращаться?» is no date, service or cue word.

@@ -244,7 +244,7 @@ const CASES: &[Case] = &[
         rule: "template keys are known",
         from: "  greeting:",
         to: "  greetin:",
-        error: "t.yaml:44:3: templates.greetin: unknown template (expected one of greeting, ask_service, ask_datetime, ask_time, ask_contact, ask_phone, ask_name, invalid_phone, offer_slots, offer_slots_days, slot_taken, no_slots, outside_hours, service_not_that_day, staff_away_then, too_soon, booked, ask_reschedule_when, rescheduled, no_booking, confirm_cancel, cancelled, cancel_kept, price_fixed, price_range, price_ask_service, offer_booking, promo_list, no_promo, handoff, handoff_complaint, handoff_medical, handoff_safety, handoff_callback, callback_noted, move_or_new, choose_slot, offer_wider, ask_which_time, offer_manager, fallback, thanks, declined, reminder_day_before, reminder_soon, reminder_confirmed, reminder_declined, noshow_followup)",
+        error: "t.yaml:44:3: templates.greetin: unknown template (expected one of greeting, ask_service, ask_datetime, ask_time, ask_contact, ask_phone, ask_name, invalid_phone, offer_slots, offer_slots_days, slot_taken, no_slots, outside_hours, service_not_that_day, staff_away_then, too_soon, booked, ask_reschedule_when, rescheduled, no_booking, confirm_cancel, cancelled, cancel_kept, price_fixed, price_range, price_ask_service, offer_booking, promo_list, no_promo, handoff, handoff_complaint, handoff_medical, handoff_frustrated, handoff_safety, handoff_callback, callback_noted, move_or_new, choose_slot, offer_wider, ask_which_time, offer_manager, fallback, thanks, declined, reminder_day_before, reminder_soon, reminder_confirmed, reminder_declined, noshow_followup)",
     },
     Case {
         rule: "templates use only their placeholders",

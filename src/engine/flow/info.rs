@@ -34,7 +34,8 @@ impl<'a> Ctx<'a> {
             HandoffReason::Complaint => K::HandoffComplaint,
             HandoffReason::Medical => K::HandoffMedical,
             HandoffReason::Safety => K::HandoffSafety,
-            HandoffReason::Requested | HandoffReason::Misunderstanding => K::Handoff,
+            HandoffReason::Misunderstanding => K::HandoffFrustrated,
+            HandoffReason::Requested => K::Handoff,
         };
         if self.managers {
             self.say(key, Values::new());

@@ -207,6 +207,9 @@ impl<'a> Ctx<'a> {
         if u.complaint {
             return self.handoff(HandoffReason::Complaint);
         }
+        if u.intent == Intent::Human && u.frustrated {
+            return self.handoff(HandoffReason::Misunderstanding);
+        }
         if u.intent == Intent::Human {
             return self.handoff(HandoffReason::Requested);
         }
