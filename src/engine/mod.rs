@@ -195,7 +195,26 @@ impl Engine {
         &self.nlu
     }
 
-    /// Decide the next step of `conversation` given `inbound` at `now`.
+    /// The first step of a turn, pure and outside any lock: what the client's text says (None
+    /// for events without text). The store runs it before its write transaction begins.
+    pub fn understand(&self, inbound: &Inbound, now: DateTime<Utc>) -> Option<Understanding> {
+        flow::understand(self, inbound, now)
+    }
+
+    /// The second step: decide the next step of `conversation` given `inbound` at `now` and
+    /// what [`Engine::understand`] made of it (None: understood here).
+    pub fn decide(
+        &self,
+        conversation: &Conversation,
+        inbound: &Inbound,
+        understood: Option<Understanding>,
+        now: DateTime<Utc>,
+        availability: &dyn Availability,
+    ) -> Turn {
+        flow::turn(self, conversation, inbound, understood, now, availability)
+    }
+
+    /// Both steps at once (tests, the dialog replay).
     pub fn turn(
         &self,
         conversation: &Conversation,
@@ -203,6 +222,7 @@ impl Engine {
         now: DateTime<Utc>,
         availability: &dyn Availability,
     ) -> Turn {
-        flow::turn(self, conversation, inbound, now, availability)
+        let understood = self.understand(inbound, now);
+        self.decide(conversation, inbound, understood, now, availability)
     }
 }

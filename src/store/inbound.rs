@@ -14,6 +14,7 @@ use super::{Store, StoreError};
 use crate::calendar::{ScheduleAvailability, reminders_for};
 use crate::domain::{Booking, BookingId, BookingStatus, Effect, Event, Inbound};
 use crate::engine::{Conversation, Engine, Turn};
+use crate::nlu::Understanding;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -56,10 +57,16 @@ impl Store {
         inbound: &Inbound,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
+        // Understanding is pure and may take a while on a long message: done once, before any
+        // transaction, so no writer waits for it.
+        let understood = engine.understand(inbound, now);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let busy = match self.try_inbound(engine, inbound_id, inbound, now).await {
+            let busy = match self
+                .try_inbound(engine, inbound_id, inbound, understood.as_ref(), now)
+                .await
+            {
                 Ok(Some(Outcome::Processed(mut p))) => {
                     p.attempts = attempt;
                     return Ok(Outcome::Processed(p));
@@ -105,6 +112,7 @@ impl Store {
         engine: &Engine,
         inbound_id: &str,
         inbound: &Inbound,
+        understood: Option<&Understanding>,
         now: DateTime<Utc>,
     ) -> Result<Option<Outcome>, StoreError> {
         let mut tx = self.write().await?;
@@ -134,8 +142,19 @@ impl Store {
             ),
             None => None,
         };
-        let Some(applied) =
-            apply_turn(&mut tx, engine, client_id, &conv, inbound, message, now).await?
+        let Some(applied) = apply_turn(
+            &mut tx,
+            engine,
+            client_id,
+            &conv,
+            TurnInput {
+                inbound,
+                understood,
+                reply_to: message,
+            },
+            now,
+        )
+        .await?
         else {
             tx.rollback().await?;
             return Ok(None);
@@ -165,6 +184,14 @@ fn as_message(event: &Event) -> Option<(&'static str, &str, Option<String>)> {
     }
 }
 
+/// What a turn is about: the inbound event, what was understood of it before the transaction,
+/// and the stored client message the replies answer.
+pub(super) struct TurnInput<'a> {
+    pub inbound: &'a Inbound,
+    pub understood: Option<&'a Understanding>,
+    pub reply_to: Option<i64>,
+}
+
 /// Run the engine turn for a locked conversation on the stored schedule and write its
 /// outcome into `tx`. None when a booking effect lost its slot: the caller rolls back.
 pub(super) async fn apply_turn(
@@ -172,14 +199,18 @@ pub(super) async fn apply_turn(
     engine: &Engine,
     client_id: i64,
     conv: &Conversation,
-    inbound: &Inbound,
-    reply_to: Option<i64>,
+    input: TurnInput<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Applied>, StoreError> {
+    let TurnInput {
+        inbound,
+        understood,
+        reply_to,
+    } = input;
     let bookings = tx.schedule_bookings(now, client_id).await?;
     let mut turn = {
         let avail = ScheduleAvailability::new(engine.profile(), &bookings);
-        engine.turn(conv, inbound, now, &avail)
+        engine.decide(conv, inbound, understood.cloned(), now, &avail)
     };
     // Lock every schedule the turn writes, in one order (no deadlock between two turns).
     let mut staff: Vec<_> = turn

@@ -12,7 +12,7 @@
 //! Also here: attendance after the visit ([`Store::mark_booking`]), which schedules the
 //! no-show follow-up.
 
-use super::inbound::{MAX_ATTEMPTS, apply_turn, crm_booking, outbox};
+use super::inbound::{MAX_ATTEMPTS, TurnInput, apply_turn, crm_booking, outbox};
 use super::reads::StoredBooking;
 use super::tx::{NewJob, NewMessage, Tx};
 use super::{Store, StoreError};
@@ -168,7 +168,20 @@ impl Store {
                 at: now,
                 event,
             };
-            match apply_turn(&mut tx, engine, client_id, &conv, &inbound, None, now).await? {
+            match apply_turn(
+                &mut tx,
+                engine,
+                client_id,
+                &conv,
+                TurnInput {
+                    inbound: &inbound,
+                    understood: None,
+                    reply_to: None,
+                },
+                now,
+            )
+            .await?
+            {
                 Some(applied) => {
                     tx.finish_job(job.id, now, None).await?;
                     self.commit(tx).await?;

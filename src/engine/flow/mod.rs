@@ -42,13 +42,38 @@ struct Ctx<'a> {
     same_time: bool,
 }
 
+/// What the text of `inbound` says: a typed message, or a button payload this bot did not make
+/// (read as typed text). None for every other event.
+pub(super) fn understand(
+    engine: &Engine,
+    inbound: &Inbound,
+    now: DateTime<Utc>,
+) -> Option<Understanding> {
+    match &inbound.event {
+        Event::Text { text } => Some(engine.nlu.understand(text, now)),
+        Event::Button { payload } if Payload::parse(payload).is_none() => {
+            Some(engine.nlu.understand(payload, now))
+        }
+        _ => None,
+    }
+}
+
+/// Decide the turn; `understood` is [`understand`] of the same inbound at the same moment,
+/// computed by the caller before any lock is taken (computed here when it is missing).
 pub(super) fn turn(
     engine: &Engine,
     conversation: &Conversation,
     inbound: &Inbound,
+    understood: Option<Understanding>,
     now: DateTime<Utc>,
     avail: &dyn Availability,
 ) -> Turn {
+    let mut understood = understood;
+    let mut read = |text: &str| {
+        understood
+            .take()
+            .unwrap_or_else(|| engine.nlu.understand(text, now))
+    };
     let mut t = Ctx {
         profile: &engine.profile,
         avail,
@@ -74,7 +99,7 @@ pub(super) fn turn(
         Event::Reminder { booking, kind } => t.reminder(booking, *kind),
         Event::NoShow { booking } => t.no_show(booking),
         Event::Text { text } => {
-            let u = engine.nlu.understand(text, now);
+            let u = read(text);
             if t.conv.owner.bot_answers() {
                 t.text(&u);
             }
@@ -85,7 +110,7 @@ pub(super) fn turn(
             Some(p) => t.button(p),
             // A payload we did not make: read it as typed text.
             None => {
-                let u = engine.nlu.understand(payload, now);
+                let u = read(payload);
                 t.text(&u);
                 understanding = Some(u);
             }
