@@ -1,5 +1,6 @@
 //! One dialog turn of the engine on the demo salon (understanding + decision + rendering),
 //! for the goal of under 50 µs per turn.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::calendar::ScheduleAvailability;
 use bot::config;

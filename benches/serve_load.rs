@@ -6,6 +6,7 @@
 //! (default 10), and `LOAD_HEAVY_RATE` (default 0): that many 4 096-character messages a
 //! second mixed in, each from a new client (pasted text, a long word, Latin `x`); the reported
 //! latencies are those of the normal traffic, so they show what expensive messages do to it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::server::{self, Clock, ServeConfig};
 use chrono::{TimeZone, Utc};

@@ -5,6 +5,7 @@
 //! in a throw-away schema, and is skipped when it is down.
 //!
 //! `cargo bench --bench store`; criterion reports time per transaction (TPS = 1 / time).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::calendar::{Availability, ScheduleAvailability, SlotQuery};
 use bot::config::{self, Profile, Staff};

@@ -1,5 +1,6 @@
 //! `Nlu::understand` on the embedded demo salon with a realistic mix of client messages (booking with contacts, prices,
 //! reschedules, short answers, FAQ, traps, injections). Goal: under 20 µs per message.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::nlu::Nlu;
 use chrono::{DateTime, Utc};

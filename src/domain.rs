@@ -604,6 +604,25 @@ impl fmt::Display for CrmSemantic {
 mod tests {
     use super::*;
 
+    /// `ChannelKind::ALL` is kept by hand: a variant added without it fails here (the match
+    /// below has no catch-all, so the compiler names the new variant too).
+    #[test]
+    fn channel_kind_all_lists_every_variant_once() {
+        let position = |k: ChannelKind| match k {
+            ChannelKind::Telegram => 0,
+            ChannelKind::Whatsapp => 1,
+            ChannelKind::Instagram => 2,
+            ChannelKind::Web => 3,
+        };
+        let mut seen = [false; ChannelKind::ALL.len()];
+        for k in ChannelKind::ALL {
+            assert!(!seen[position(k)], "{k:?} twice");
+            seen[position(k)] = true;
+            assert_eq!(ChannelKind::parse(k.as_str()), Some(k));
+        }
+        assert!(seen.iter().all(|s| *s), "{seen:?}");
+    }
+
     #[test]
     fn clean_text_drops_control_characters_but_keeps_lines() {
         for (raw, want) in [

@@ -18,7 +18,7 @@ use super::bitrix24::{
     ApiError, BATCH_MAX, BatchAnswer, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, Retry, id,
     object_or_empty,
 };
-use crate::domain::{ChannelKind, Lead};
+use crate::domain::ChannelKind;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -107,23 +107,6 @@ pub struct CrmLead {
 }
 
 impl CrmLead {
-    /// A qualified lead of the engine. `origin_id` is the store's id of it (e.g. `lead-42`).
-    pub fn from_domain(lead: &Lead, origin_id: String, service_name: Option<&str>) -> CrmLead {
-        CrmLead {
-            origin_id,
-            name: lead.contact.name.clone(),
-            phone: lead.contact.phone.clone(),
-            email: lead.contact.email.clone(),
-            channel: lead.channel.into(),
-            service: service_name
-                .map(str::to_string)
-                .or_else(|| lead.service.as_ref().map(|s| s.to_string())),
-            desired_at: lead.desired_at,
-            comment: Some(format!("Клиент {} ({})", lead.client, lead.source)),
-            utm: Vec::new(),
-        }
-    }
-
     /// The `fields` of `crm.lead.add`.
     pub fn fields(&self, m: &Mapping) -> Map<String, Value> {
         let mut f = Map::new();

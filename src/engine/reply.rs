@@ -5,7 +5,7 @@
 
 use super::templates::{TemplateKey, render};
 use crate::config::{Price, Profile, Service, WeekHours};
-use crate::domain::{Button, Reply};
+use crate::domain::Reply;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 
 /// FNV-1a: a tiny stable hash, so variation choice never changes between runs or Rust versions.
@@ -205,12 +205,6 @@ pub fn say_nth(
         template: Some(key.as_str().to_string()),
         request_contact: false,
     }
-}
-
-/// A reply with buttons.
-pub fn with_buttons(mut reply: Reply, buttons: Vec<Button>) -> Reply {
-    reply.buttons = buttons;
-    reply
 }
 
 #[cfg(test)]

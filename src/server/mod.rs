@@ -199,15 +199,6 @@ impl Bound {
         self.addr
     }
 
-    pub fn telegram_enabled(&self) -> bool {
-        self.app.telegram.is_some()
-    }
-
-    /// Whether lead and booking jobs are pushed to Bitrix24 (else they wait in the outbox).
-    pub fn crm_enabled(&self) -> bool {
-        self.app.bitrix24.client.is_some()
-    }
-
     /// Serve until `shutdown` completes, then drain requests, stop the worker, close the store.
     pub async fn run(
         self,

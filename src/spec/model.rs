@@ -235,14 +235,6 @@ impl Dialog {
         }
     }
 
-    /// Number of paths `variations: product` would give (saturating).
-    pub fn product_size(&self) -> usize {
-        self.steps
-            .iter()
-            .map(|s| s.variations().max(1))
-            .fold(1usize, |a, b| a.saturating_mul(b))
-    }
-
     /// All client phrases and button choices written in the spec.
     pub fn variation_count(&self) -> usize {
         self.steps

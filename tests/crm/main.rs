@@ -1,4 +1,5 @@
 //! Bitrix24 CRM against a local emulator of the portal (`tests/support/bitrix24.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 #[path = "../support/bitrix24.rs"]
 mod bitrix24;

@@ -1,5 +1,6 @@
 //! The dialog engine end to end on the demo profiles: real NLU, real profile, the in-memory
 //! schedule, a fixed clock. Each test is a conversation a real client could have.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::calendar::ScheduleAvailability;
 use bot::config::{self, Profile};

@@ -1,5 +1,6 @@
 //! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod browser;
 mod crash;

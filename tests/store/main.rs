@@ -3,6 +3,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`; skipped when that is down, unless `CI` is set).
 //! Conversations are driven through buttons and events, which need no language
 //! understanding: a seeded conversation state, then the client's press.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 /// Run each named `async fn(&TestDb)` as one test per backend.
 macro_rules! both {

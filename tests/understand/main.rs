@@ -1,6 +1,7 @@
 //! `Nlu::understand` end to end: a table of realistic client messages (salon and clinic) with
 //! the expected intent and entities, per-field accuracy against the goals, the
 //! `bot understand` command line, and a never-panics property.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod bounded;
 mod cli;
