@@ -103,12 +103,7 @@ impl<'a> Ctx<'a> {
 
     pub(super) fn ask_contact(&mut self, slot: &Slot) {
         let c = self.conv.contact.clone();
-        let service = self
-            .conv
-            .draft
-            .service
-            .as_ref()
-            .and_then(|s| self.service(s));
+        let service = self.draft_service();
         let values = Values::new().service(service).at(self.profile, slot.start);
         match (c.name, c.phone) {
             (None, None) => {

@@ -490,6 +490,15 @@ impl<'a> Ctx<'a> {
         true
     }
 
+    /// The service of the booking under way, if chosen.
+    pub(super) fn draft_service(&self) -> Option<&'a Service> {
+        self.conv
+            .draft
+            .service
+            .as_ref()
+            .and_then(|s| self.service(s))
+    }
+
     /// The exact moment the booking under way asks for, if it names one.
     pub(super) fn draft_at(&self) -> Option<DateTime<Utc>> {
         let (d, t) = self.conv.draft.when.exact()?;
@@ -504,12 +513,7 @@ impl<'a> Ctx<'a> {
 
     /// Twice the offers were not what the client wants: a person picks a time by hand.
     pub(super) fn offer_manager(&mut self) {
-        let service = self
-            .conv
-            .draft
-            .service
-            .as_ref()
-            .and_then(|s| self.service(s));
+        let service = self.draft_service();
         let buttons = Self::yes_no("Да, передать", "Нет, спасибо");
         self.say_with(K::OfferManager, Values::new().service(service), buttons);
         self.conv.last_offer.clear();
