@@ -314,6 +314,11 @@ fn attempt_of(app: &App, job: &Job, sent: Result<(), SendError>) -> Attempt {
 
 /// Tell the managers' chat that a conversation waits for a human.
 async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+    if app.managers_chat.is_none() {
+        // No managers' channel: the client was asked for a phone, and `bot handoff list`
+        // shows the call back. Nothing to deliver, nothing to dead-letter.
+        return Ok(Attempt::Done);
+    }
     let (Some(api), Some(chat)) = (&app.telegram, app.managers_chat) else {
         return Ok(Attempt::Dead(
             "no managers chat: set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID".into(),

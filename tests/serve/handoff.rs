@@ -239,6 +239,21 @@ async fn without_a_managers_channel_the_client_gets_the_phone_and_is_called_back
     assert!(texts.contains("+79135556677"), "{texts}");
     let price = app.say("web-lida", "сколько стоит маникюр?").await;
     assert!(!crate::support::texts(&price).is_empty(), "{price}");
+    // The hand-off job has nothing to deliver: closed, not a dead letter.
+    let store = app.store().await;
+    let mut waiting = true;
+    for _ in 0..250 {
+        let pending = store.pending_jobs().await.expect("jobs");
+        waiting = pending
+            .iter()
+            .any(|j| j.kind == bot::store::JobKind::Handoff);
+        if !waiting {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!waiting, "the hand-off job stayed in the outbox");
+    assert!(store.dead_jobs().await.expect("dead").is_empty());
 
     let (ok, out, err) = handoff_cli(&app.db_url, &["list", "--format", "json"]).await;
     assert!(ok, "{err}");
