@@ -7,6 +7,8 @@ mod bitrix24;
 mod cli;
 mod live;
 mod pending;
+#[path = "../support/pg.rs"]
+mod pg;
 #[path = "../store/support.rs"]
 #[allow(dead_code)]
 mod store_support;

@@ -21,6 +21,8 @@ mod bitrix24_emulator;
 mod chromium;
 #[path = "../support/cli.rs"]
 mod cli;
+#[path = "../support/pg.rs"]
+mod pg;
 #[path = "../support/telegram.rs"]
 mod telegram_emulator;
 #[path = "../support/tmpfs.rs"]

@@ -1,6 +1,7 @@
 //! `spawn_app`: the real server on 127.0.0.1:0 with a fresh SQLite file in a temp dir, the
 //! demo salon, and a clock started at Friday 20 Nov 2026, 10:00 in Novosibirsk (03:00 UTC).
 
+pub use crate::pg::PgSchema;
 use crate::telegram_emulator::TelegramEmulator;
 use bot::channels::telegram::TelegramConfig;
 use bot::server::{self, Bitrix24Config, Clock, HttpTimeouts, ServeConfig};
@@ -77,67 +78,6 @@ pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
         |_| {},
     )
     .await
-}
-
-/// A fresh schema on the test PostgreSQL (`TEST_POSTGRES_URL`, default
-/// `postgres://postgres@127.0.0.1:5432/test`), dropped on drop; None (skip) when the server is
-/// down and `CI` is not set.
-pub struct PgSchema {
-    pub url: String,
-    base: String,
-    name: String,
-}
-
-impl PgSchema {
-    pub async fn create() -> Option<PgSchema> {
-        let base = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = match sqlx::PgPool::connect(&base).await {
-            Ok(pool) => pool,
-            Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs PostgreSQL: {e}"),
-            Err(e) => {
-                eprintln!("skipping the PostgreSQL run: {base}: {e}");
-                return None;
-            }
-        };
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let name = format!(
-            "serve_test_{}_{}",
-            std::process::id(),
-            SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
-        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&admin)
-            .await
-            .expect("create schema");
-        admin.close().await;
-        let url = format!("{base}?options[search_path]={name}");
-        Some(PgSchema { url, base, name })
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&base).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 /// Telegram polling (or only the web chat) on the PostgreSQL database at `url`.

@@ -36,6 +36,8 @@ mod cli;
 mod crm;
 mod disk_full;
 mod inbound;
+#[path = "../support/pg.rs"]
+mod pg;
 mod race;
 mod reminders;
 mod restart;

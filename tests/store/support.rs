@@ -2,6 +2,7 @@
 //! a fixed clock (Friday 20 Nov 2026, 10:00 in Novosibirsk), clients, a seeded conversation
 //! that is choosing a slot, and a button press processed by the store.
 
+use crate::pg::PgSchema;
 use bot::config;
 use bot::domain::{
     Booking, BookingId, ChannelKind, ClientRef, Contact, Effect, Event, Inbound, ServiceId, Slot,
@@ -10,9 +11,6 @@ use bot::domain::{
 use bot::engine::{Conversation, Draft, Engine, Payload, Stage};
 use bot::store::{Outcome, Processed, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A store on a database of its own, removed when the test ends.
 pub struct TestDb {
@@ -20,12 +18,9 @@ pub struct TestDb {
     /// Opens the same database again (restart tests).
     pub url: String,
     _dir: Option<tempfile::TempDir>,
-    schema: Option<(String, String)>,
+    /// Dropped with the test.
+    _schema: Option<PgSchema>,
 }
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-/// Set once PostgreSQL was found down: later tests skip without waiting again.
-static PG_DOWN: AtomicBool = AtomicBool::new(false);
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
@@ -36,75 +31,20 @@ impl TestDb {
             store,
             url,
             _dir: Some(dir),
-            schema: None,
+            _schema: None,
         }
     }
 
     /// A fresh schema on the test server; None (skip) when it is down and `CI` is not set.
     pub async fn postgres() -> Option<TestDb> {
-        let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
-        if PG_DOWN.load(Ordering::SeqCst) && std::env::var_os("CI").is_none() {
-            return None;
-        }
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect(&base)
-            .await;
-        let admin = match admin {
-            Ok(pool) => pool,
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("CI needs PostgreSQL at {base}: {e}")
-            }
-            Err(e) => {
-                PG_DOWN.store(true, Ordering::SeqCst);
-                eprintln!("skipping the PostgreSQL run: {base}: {e}");
-                return None;
-            }
-        };
-        let schema = format!(
-            "store_test_{}_{}_{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst),
-            Utc::now().timestamp_subsec_nanos()
-        );
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await
-            .expect("create schema");
-        admin.close().await;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        let store = Store::open(&url).await.expect("open postgres store");
+        let pg = PgSchema::create().await?;
+        let store = Store::open(&pg.url).await.expect("open postgres store");
         Some(TestDb {
             store,
-            url,
+            url: pg.url.clone(),
             _dir: None,
-            schema: Some((base, schema)),
+            _schema: Some(pg),
         })
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.schema.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime: clean up from a thread with its own.
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&base).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
-                    admin.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
 }
 

@@ -158,7 +158,7 @@ impl<'a> Ctx<'a> {
         match id.and_then(|id| self.profile.faq.iter().find(|f| f.id == id)) {
             Some(f) => self.replies.push(Reply {
                 // Asked again right away: the same fact, not the same message.
-                text: if self.said_before.contains(&text_hash(&f.answer)) {
+                text: if self.conv.last_said.contains(&text_hash(&f.answer)) {
                     format!("Повторю: {}", f.answer)
                 } else {
                     f.answer.clone()

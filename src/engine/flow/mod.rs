@@ -36,8 +36,6 @@ struct Ctx<'a> {
     effects: Vec<Effect>,
     /// A managers' channel is set up (see `Engine::without_managers`).
     managers: bool,
-    /// What the bot said in its previous turn (hashes), never said again right away.
-    said_before: Vec<u64>,
     /// The client asked to keep the booked time («в то же время») for a move.
     same_time: bool,
 }
@@ -82,7 +80,6 @@ pub(super) fn turn(
         replies: Vec::new(),
         effects: Vec::new(),
         managers: engine.managers,
-        said_before: conversation.last_said.clone(),
         same_time: false,
     };
     t.conv.turns += 1;
@@ -160,7 +157,8 @@ impl<'a> Ctx<'a> {
         let seed = self.seed();
         let mut r = say(self.profile, key, seed, &values);
         for other in 1..variations(self.profile, key) {
-            if !self.said_before.contains(&text_hash(&r.text)) {
+            // `conv.last_said` is the previous turn's until this turn ends.
+            if !self.conv.last_said.contains(&text_hash(&r.text)) {
                 break;
             }
             r = say_nth(self.profile, key, seed, &values, other);

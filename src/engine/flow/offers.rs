@@ -235,13 +235,14 @@ impl<'a> Ctx<'a> {
         let notice = Duration::minutes(i64::from(self.profile.booking.min_notice_minutes));
         let local = start.with_timezone(&self.tz());
         let weekday = chrono::Datelike::weekday(&local);
+        let service_days = self.service_days(service_id);
         let key = if start < self.now + notice {
             K::TooSoon
         } else if self.avail.open_at(service_id, start) {
             K::SlotTaken
         } else if !self.business_open(start) {
             K::OutsideHours
-        } else if self.service_days(service_id).contains(&weekday) {
+        } else if service_days.contains(&weekday) {
             K::StaffAwayThen
         } else {
             K::ServiceNotThatDay
@@ -268,11 +269,7 @@ impl<'a> Ctx<'a> {
             self.conv.stage = Stage::Booking;
             return self.say(K::NoSlots, Values::new().service(Some(service)));
         }
-        let days: Vec<&str> = self
-            .service_days(service_id)
-            .into_iter()
-            .map(weekday_short)
-            .collect();
+        let days: Vec<&str> = service_days.into_iter().map(weekday_short).collect();
         let values = Values::new()
             .service(Some(service))
             .at(self.profile, start)
@@ -296,7 +293,7 @@ impl<'a> Ctx<'a> {
 
     /// The weekdays some master who does `service` works, Monday first.
     fn service_days(&self, service: &ServiceId) -> Vec<chrono::Weekday> {
-        let mut days: Vec<chrono::Weekday> = (0..7)
+        (0..7)
             .filter_map(|i| chrono::Weekday::try_from(i).ok())
             .filter(|d| {
                 self.profile
@@ -304,9 +301,7 @@ impl<'a> Ctx<'a> {
                     .iter()
                     .any(|s| s.services.contains(service) && s.hours.on(*d).is_some())
             })
-            .collect();
-        days.sort_by_key(chrono::Weekday::num_days_from_monday);
-        days
+            .collect()
     }
 
     /// Free slots at the local time of `start` on the following days, then other free times of
