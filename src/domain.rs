@@ -490,6 +490,40 @@ impl HandoffReason {
     }
 }
 
+/// What changed about a booking: written to the CRM job of the change, shown on the lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingChange {
+    Created,
+    Moved,
+    Cancelled,
+    Confirmed,
+    Completed,
+    NoShow,
+}
+
+impl BookingChange {
+    pub const ALL: [BookingChange; 6] = [
+        BookingChange::Created,
+        BookingChange::Moved,
+        BookingChange::Cancelled,
+        BookingChange::Confirmed,
+        BookingChange::Completed,
+        BookingChange::NoShow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingChange::Created => "created",
+            BookingChange::Moved => "moved",
+            BookingChange::Cancelled => "cancelled",
+            BookingChange::Confirmed => "confirmed",
+            BookingChange::Completed => "completed",
+            BookingChange::NoShow => "no_show",
+        }
+    }
+}
+
 /// A side effect a turn asks the outside world to carry out. The engine decides; `store`,
 /// `crm` and the workers do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod channels;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crm;
 pub mod domain;

@@ -4,7 +4,6 @@
 //! [`WebResponse::new`].
 
 use crate::domain::{Button, ChannelKind, ClientRef, Event, Inbound, Reply, clean_text};
-use crate::store::StoredMessage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -255,28 +254,20 @@ pub struct WebOutbound {
 }
 
 impl WebOutbound {
-    /// The client's view of a stored outgoing message (None for the client's own).
-    pub fn of(m: &StoredMessage) -> Option<WebOutbound> {
-        if m.inbound {
-            return None;
-        }
-        let buttons = m
-            .payload
-            .as_deref()
+    /// The client's view of outgoing message `id` as stored: its `kind` (`manager` or a bot
+    /// reply), text, and the reply JSON that carries its buttons.
+    pub fn new(id: i64, kind: &str, text: &str, reply_json: Option<&str>) -> WebOutbound {
+        let buttons = reply_json
             .and_then(|p| serde_json::from_str::<Reply>(p).ok())
             .map(|r| r.buttons)
             .unwrap_or_default();
-        let from = if m.kind == "manager" {
-            "manager"
-        } else {
-            "bot"
-        };
-        Some(WebOutbound {
-            id: m.id,
+        let from = if kind == "manager" { "manager" } else { "bot" };
+        WebOutbound {
+            id,
             from: from.to_string(),
-            text: m.text.clone(),
+            text: text.to_string(),
             buttons,
-        })
+        }
     }
 }
 

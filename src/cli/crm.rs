@@ -6,14 +6,12 @@
 //! portal error.
 
 use super::db::DbArg;
+use crate::clock::Clock;
 use crate::crm::bitrix24::{Bitrix24, CrmError, Retry, mask_webhook};
 use crate::crm::lead::{self, Mapping, SourceState};
+use crate::crm::outbox::{self, CrmOutbox, PUSH_KINDS, Session, carry_out, push_jobs};
 use crate::crm::{CrmLead, Outcome, SyncReport, csv};
 use crate::domain::{CrmEntity, CrmSemantic};
-use crate::server::{
-    self, Clock,
-    crm::{CrmOutbox, PUSH_KINDS, Session, carry_out, push_jobs},
-};
 use crate::store::CrmStatus;
 use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
@@ -393,7 +391,7 @@ fn report(client: &Bitrix24, lines: &[Line], started: Instant, args: &SyncArgs) 
     }
 }
 
-/// The outbox path, the same code as the CRM worker of `bot serve` (`server::crm`): lease the
+/// The outbox path, the same code as the CRM worker of `bot serve` (`crm::outbox`): lease the
 /// due `crm_lead` and `crm_booking` jobs, push them, then complete each job, retry it with
 /// backoff, or dead-letter it. A dry run only reads the pending jobs and sends nothing.
 async fn sync_pending(args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -487,7 +485,7 @@ async fn reconcile_once(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         mapping: &mapping,
         profile: &profile,
     };
-    let counts = server::crm::reconcile(&o, chrono::Utc::now()).await?;
+    let counts = outbox::reconcile(&o, chrono::Utc::now()).await?;
     let statuses = store.crm_statuses().await?;
     let per_lead = CrmStatus::per_lead(&statuses);
     let count = |s: CrmSemantic| per_lead.values().filter(|v| **v == s).count();

@@ -4,9 +4,9 @@
 
 use super::TableFormat as Format;
 use super::db::{DbArg, block_on};
-use crate::domain::{ClientRef, Event, Inbound};
+use crate::domain::{ClientRef, Event, HandoffReason, Inbound};
 use crate::engine::{Engine, Owner};
-use crate::store::{Outcome, WaitingHandoff};
+use crate::store::{Handled, WaitingHandoff};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -91,7 +91,11 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(", ");
-                let reason = w.reason.clone().unwrap_or_default();
+                let reason = w
+                    .reason
+                    .map(HandoffReason::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let reason = if w.callback {
                     format!("{reason}, call back")
                 } else {
@@ -134,7 +138,7 @@ fn json_row(w: &WaitingHandoff, now: DateTime<Utc>) -> serde_json::Value {
         "conversation": w.client.to_string(),
         "name": w.name,
         "phone": w.phone,
-        "reason": w.reason,
+        "reason": w.reason.map(HandoffReason::as_str),
         "since": w.since.to_rfc3339(),
         "waiting_seconds": (now - w.since).num_seconds().max(0),
         "last_inbound_at": w.last_inbound_at.map(|t| t.to_rfc3339()),
@@ -190,7 +194,7 @@ async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
             .process_inbound(&engine, &id, &inbound, now)
             .await
             .with_context(|| format!("releasing {client}"))?;
-        if outcome == Outcome::Duplicate {
+        if outcome == Handled::Duplicate {
             bail!("{client} was released at this very moment already");
         }
         Ok(())

@@ -12,7 +12,7 @@ use crate::spec::load::{self, Parsed};
 use crate::spec::matcher::Vocabulary;
 use crate::spec::model::{Dialog, ProfileRef};
 use crate::spec::remote::{self, Target};
-use crate::spec::runner::{self, DialogReport, Job, PathRun, Skip, Verdict};
+use crate::spec::runner::{self, DialogReport, DialogRun, PathRun, Skip, Verdict};
 use crate::spec::{SpecError, junit};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -203,10 +203,10 @@ pub fn run(args: DialogsArgs) -> ExitCode {
     if !errors.is_empty() {
         return print_spec_errors(&errors);
     }
-    let jobs: Vec<Job<'_>> = dialogs
+    let jobs: Vec<DialogRun<'_>> = dialogs
         .iter()
         .filter_map(|(d, r)| {
-            profiles.get(r).map(|l| Job {
+            profiles.get(r).map(|l| DialogRun {
                 dialog: d,
                 engine: if d.managers {
                     &l.engine
@@ -334,7 +334,7 @@ pub fn run(args: DialogsArgs) -> ExitCode {
 
 /// Over HTTP the server's clock is its own: say which moment the dialogs assume, so that the
 /// server can be started there (`BOT_NOW`), and when they assume several.
-fn warn_about_the_clock(url: &str, jobs: &[Job<'_>]) {
+fn warn_about_the_clock(url: &str, jobs: &[DialogRun<'_>]) {
     let mut moments: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for j in jobs {
         if remote::needs_in_process(j.dialog).is_none() {

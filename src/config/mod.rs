@@ -4,6 +4,7 @@
 
 mod locate;
 mod profile;
+pub mod templates;
 mod validate;
 mod yaml;
 

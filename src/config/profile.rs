@@ -197,7 +197,7 @@ pub struct Profile {
     pub faq: Vec<Faq>,
     /// Reply variations per template; every `TemplateKey` is present (profile or built-in default),
     /// every variation uses only the placeholders its key allows.
-    pub templates: BTreeMap<crate::engine::templates::TemplateKey, Vec<String>>,
+    pub templates: BTreeMap<crate::config::templates::TemplateKey, Vec<String>>,
     pub qualification: Qualification,
     pub escalation: Escalation,
     pub reminders: Reminders,

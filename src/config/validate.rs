@@ -6,8 +6,8 @@
 use super::ConfigError;
 use super::profile::*;
 use super::yaml::*;
+use crate::config::templates::{ALWAYS_ALLOWED, TemplateKey, placeholders};
 use crate::domain::{LeadField, ServiceId, StaffId};
-use crate::engine::templates::{ALWAYS_ALLOWED, TemplateKey, placeholders};
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use serde_saphyr::{Location, Spanned};

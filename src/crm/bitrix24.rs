@@ -36,7 +36,7 @@ pub enum CrmError {
         method: String,
         cause: String,
         fix: String,
-        error: Box<ApiError>,
+        error: Box<PortalError>,
     },
     /// The portal moved (HTTP 3xx): the webhook URL must be updated.
     #[error(
@@ -45,7 +45,7 @@ pub enum CrmError {
     Moved { status: u16, location: String },
     /// A method-level error (bad field value, not found…): this call failed, others may not.
     #[error("Bitrix24 {method}: {error}")]
-    Api { method: String, error: ApiError },
+    Api { method: String, error: PortalError },
     /// The portal stayed overloaded, unreachable or broken through every retry.
     #[error("Bitrix24 {method} unavailable after {attempts} attempts: {last}")]
     Unavailable {
@@ -70,14 +70,14 @@ impl CrmError {
 
 /// One `{error, error_description}` answer, with the HTTP status it came with (0 inside a batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub struct PortalError {
     /// The code as text: `""` when the portal gave an empty code, `"100"` for an integer code.
     pub code: String,
     pub description: String,
     pub status: u16,
 }
 
-impl std::fmt::Display for ApiError {
+impl std::fmt::Display for PortalError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code.is_empty(), self.description.is_empty()) {
             (true, _) => write!(f, "{}", self.description),
@@ -91,9 +91,9 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl ApiError {
+impl PortalError {
     /// Read an error object: `error` may be a string, an empty string, an integer or missing.
-    pub fn from_value(v: &Value, status: u16) -> Option<ApiError> {
+    pub fn from_value(v: &Value, status: u16) -> Option<PortalError> {
         let obj = v.as_object()?;
         let err = obj.get("error")?;
         let code = match err {
@@ -108,7 +108,7 @@ impl ApiError {
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
         };
-        Some(ApiError {
+        Some(PortalError {
             code,
             description,
             status,
@@ -375,7 +375,7 @@ pub struct Command {
 #[derive(Debug, Clone, Default)]
 pub struct BatchAnswer {
     pub results: HashMap<String, Value>,
-    pub errors: HashMap<String, ApiError>,
+    pub errors: HashMap<String, PortalError>,
     pub totals: HashMap<String, u64>,
 }
 
@@ -700,7 +700,7 @@ impl Bitrix24 {
                     });
                 }
             };
-            if let Some(error) = ApiError::from_value(&value, status) {
+            if let Some(error) = PortalError::from_value(&value, status) {
                 if error.is_query_limit() {
                     if give_up {
                         return Err(CrmError::Unavailable {
@@ -839,7 +839,7 @@ impl Bitrix24 {
             if parsed
                 .errors
                 .get(&c.label)
-                .is_some_and(ApiError::is_operation_limit)
+                .is_some_and(PortalError::is_operation_limit)
             {
                 self.bump(|s| s.operation_limit_pauses += 1);
                 self.pause_method(&method);
@@ -899,7 +899,7 @@ pub fn parse_batch(result: &Value) -> Result<BatchAnswer, String> {
         answer.results.insert(label, v);
     }
     for (label, v) in object_or_empty(outer.get("result_error"))? {
-        let error = ApiError::from_value(&v, 0).unwrap_or(ApiError {
+        let error = PortalError::from_value(&v, 0).unwrap_or(PortalError {
             code: String::new(),
             description: v.to_string(),
             status: 0,
@@ -980,26 +980,27 @@ mod tests {
 
     #[test]
     fn error_codes_of_every_shape_are_read() {
-        let e = ApiError::from_value(&json!({"error": 100, "error_description": "x"}), 400);
+        let e = PortalError::from_value(&json!({"error": 100, "error_description": "x"}), 400);
         assert_eq!(e.map(|e| e.code), Some("100".into()));
-        let e = ApiError::from_value(&json!({"error": "", "error_description": "Not found"}), 400);
+        let e =
+            PortalError::from_value(&json!({"error": "", "error_description": "Not found"}), 400);
         assert_eq!(
             e.map(|e| e.to_string()),
             Some("Not found (HTTP 400)".into())
         );
-        assert!(ApiError::from_value(&json!({"result": 1}), 200).is_none());
-        assert!(ApiError::from_value(&json!([]), 200).is_none());
+        assert!(PortalError::from_value(&json!({"result": 1}), 200).is_none());
+        assert!(PortalError::from_value(&json!([]), 200).is_none());
     }
 
     #[test]
     fn fatal_errors_name_cause_and_fix_and_ordinary_ones_do_not() {
-        let denied = ApiError {
+        let denied = PortalError {
             code: "ACCESS_DENIED".into(),
             description: "REST API is available only on commercial plans".into(),
             status: 403,
         };
         assert!(denied.fatal().is_some_and(|(c, _)| c.contains("plan")));
-        let not_found = ApiError {
+        let not_found = PortalError {
             code: String::new(),
             description: "Not found".into(),
             status: 400,

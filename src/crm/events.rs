@@ -7,7 +7,7 @@
 //! - [`changed_since`]: reconciliation, because Bitrix24 never redelivers an event: every lead of
 //!   ours (and deal from a lead) modified since the cursor (`>=DATE_MODIFY`), page by page.
 
-use super::bitrix24::{ApiError, BATCH_MAX, Bitrix24, Command, CrmError, Retry, id};
+use super::bitrix24::{BATCH_MAX, Bitrix24, Command, CrmError, PortalError, Retry, id};
 use super::lead::{Mapping, lead_of_origin};
 use crate::domain::{CrmEntity, CrmSemantic};
 use chrono::{DateTime, Utc};
@@ -190,7 +190,7 @@ pub enum Fetched {
     /// Deleted meanwhile (`Not found`).
     Gone,
     /// Another method error for this object.
-    Failed(ApiError),
+    Failed(PortalError),
 }
 
 /// Fetch objects by id after their events (events carry the id only): `crm.lead.get` /
@@ -232,7 +232,7 @@ pub async fn fetch(
                     .and_then(|v| object_of(entity, v))
                 {
                     Some(o) => Fetched::Found(o),
-                    None => Fetched::Failed(ApiError {
+                    None => Fetched::Failed(PortalError {
                         code: String::new(),
                         description: format!("{} answered without an ID", c.method),
                         status: 0,

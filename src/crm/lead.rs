@@ -15,10 +15,10 @@
 //! is looked up again rather than resent: every lead lands exactly once.
 
 use super::bitrix24::{
-    ApiError, BATCH_MAX, BatchAnswer, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, Retry, id,
+    BATCH_MAX, BatchAnswer, Bitrix24, Command, CrmError, FINDBYCOMM_MAX, PortalError, Retry, id,
     object_or_empty,
 };
-use crate::domain::ChannelKind;
+use crate::domain::{BookingChange, ChannelKind};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -497,12 +497,11 @@ pub async fn follow_deals(
 
 /// A booking change to show on the lead it came from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BookingChange {
+pub struct BookingOnLead {
     /// ORIGIN_ID of the client's lead.
     pub lead_origin_id: String,
     pub booking_id: String,
-    /// `created`, `moved`, `cancelled`, `confirmed`.
-    pub change: String,
+    pub change: BookingChange,
     pub service: String,
     pub start: DateTime<Utc>,
     pub staff: String,
@@ -516,8 +515,8 @@ pub struct BookingChange {
 pub async fn update_for_bookings(
     client: &Bitrix24,
     m: &Mapping,
-    changes: &[BookingChange],
-) -> Result<Vec<Result<Option<u64>, ApiError>>, CrmError> {
+    changes: &[BookingOnLead],
+) -> Result<Vec<Result<Option<u64>, PortalError>>, CrmError> {
     let mut out = Vec::with_capacity(changes.len());
     for chunk in changes.chunks(BATCH_MAX) {
         let mut origins: Vec<&str> = chunk.iter().map(|b| b.lead_origin_id.as_str()).collect();
@@ -580,7 +579,7 @@ pub async fn update_for_bookings(
                         Err(e.clone())
                     }
                     (None, Some(_)) => Ok(Some(*lead_id)),
-                    (None, None) => Err(ApiError {
+                    (None, None) => Err(PortalError {
                         code: String::new(),
                         description: "the batch did not run this command".into(),
                         status: 0,
@@ -592,16 +591,17 @@ pub async fn update_for_bookings(
     Ok(out)
 }
 
-impl BookingChange {
+impl BookingOnLead {
     /// The fields of the update of lead `name`.
     fn fields(&self, m: &Mapping, name: &str) -> Map<String, Value> {
         let when = self.start.with_timezone(&m.tz).format("%d.%m %H:%M");
-        let what = match self.change.as_str() {
-            "created" => "записан(а)",
-            "moved" => "запись перенесена",
-            "cancelled" => "запись отменена",
-            "confirmed" => "запись подтверждена",
-            other => other,
+        let what = match self.change {
+            BookingChange::Created => "записан(а)",
+            BookingChange::Moved => "запись перенесена",
+            BookingChange::Cancelled => "запись отменена",
+            BookingChange::Confirmed => "запись подтверждена",
+            BookingChange::Completed => "визит состоялся",
+            BookingChange::NoShow => "клиент не пришёл",
         };
         let mut fields = Map::new();
         fields.insert(
@@ -909,7 +909,7 @@ async fn lookup(
     m: &Mapping,
     leads: &[CrmLead],
     chunk: &[usize],
-) -> Result<HashMap<usize, Result<Found, ApiError>>, CrmError> {
+) -> Result<HashMap<usize, Result<Found, PortalError>>, CrmError> {
     let mut commands = vec![Command {
         label: "origin".into(),
         method: "crm.lead.list".into(),
@@ -1004,7 +1004,7 @@ async fn lookup(
 }
 
 /// A batch item error that is really fatal (scope, access) becomes the sync's error.
-fn classify_item(method: &str, error: ApiError) -> CrmError {
+fn classify_item(method: &str, error: PortalError) -> CrmError {
     match error.fatal() {
         Some((cause, fix)) => CrmError::Fatal {
             method: method.into(),

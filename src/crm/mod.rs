@@ -6,16 +6,18 @@
 //! - [`csv`]: the test-lead CSV of `bot crm sync --leads`;
 //! - [`events`]: what the portal tells back: status events, fetched leads and deals with their
 //!   status semantics, the changes since a reconciliation cursor;
-//! - [`oauth`]: the OAuth mode of the client.
+//! - [`oauth`]: the OAuth mode of the client;
+//! - [`outbox`]: the outbox path shared by the CRM worker of `bot serve` and the CLI — which
+//!   jobs to push, what the answers mean for them (the only file here that uses the store).
 //!
-//! Nothing here reads the clock for business logic or touches the store; callers (the CLI, the
-//! CRM worker of `bot serve` in `server::crm`) decide what to push and record the outcome.
+//! Nothing here reads the clock for business logic; callers pass the time.
 
 pub mod bitrix24;
 pub mod csv;
 pub mod events;
 pub mod lead;
 pub mod oauth;
+pub mod outbox;
 
-pub use bitrix24::{ApiError, Bitrix24, CrmError, Settings};
+pub use bitrix24::{Bitrix24, CrmError, PortalError, Settings};
 pub use lead::{CrmLead, LeadChannel, Outcome, SyncReport};

@@ -110,7 +110,7 @@ impl OAuth {
                 method: "oauth/token".into(),
                 detail: format!("HTTP {status}: {e}"),
             })?;
-        if let Some(error) = super::ApiError::from_value(&value, status) {
+        if let Some(error) = super::PortalError::from_value(&value, status) {
             return Err(CrmError::Fatal {
                 method: "oauth/token".into(),
                 cause: format!(

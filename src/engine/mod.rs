@@ -7,7 +7,6 @@
 mod buttons;
 mod flow;
 pub mod reply;
-pub mod templates;
 
 pub use buttons::Payload;
 
@@ -179,7 +178,7 @@ impl Engine {
             .date_naive();
         let mut r = reply::say(
             &self.profile,
-            templates::TemplateKey::Greeting,
+            crate::config::templates::TemplateKey::Greeting,
             0,
             &reply::Values::new(),
         );

@@ -3,7 +3,7 @@
 //! way a Russian administrator writes them (20.11, 15:00, 1 500 ₽), and the first letter of a
 //! reply is capitalised.
 
-use super::templates::{TemplateKey, render};
+use crate::config::templates::{TemplateKey, render};
 use crate::config::{Price, Profile, Service, WeekHours};
 use crate::domain::Reply;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};

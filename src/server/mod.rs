@@ -8,7 +8,6 @@
 //! It decides nothing about dialogs (the engine does, inside `Store::process_inbound`) and
 //! parses no channel format itself (that is `channels/`).
 
-mod clock;
 pub mod crm;
 mod error;
 mod handoff;
@@ -19,7 +18,7 @@ mod polling;
 mod routes;
 mod worker;
 
-pub use clock::Clock;
+pub use crate::clock::Clock;
 pub use crm::Bitrix24Config;
 pub use error::ApiError;
 pub use listen::HttpTimeouts;

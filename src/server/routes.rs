@@ -10,7 +10,7 @@ use crate::channels::telegram::{self, TelegramApi, UpdateKind};
 use crate::channels::web::{WebMessage, WebOutbound, WebPoll, WebResponse, WebUpdates};
 use crate::domain::{ChannelKind, ClientRef, Event, Inbound};
 use crate::engine::Owner;
-use crate::store::{Outcome, StoredMessage};
+use crate::store::{Handled, StoredMessage};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -159,7 +159,7 @@ async fn web_turn(
         .store
         .process_inbound(&app.engine, &inbound_id, &inbound, now)
         .await?;
-    let Outcome::Processed(p) = outcome else {
+    let Handled::Processed(p) = outcome else {
         return answered_before(app, &inbound_id, &inbound.client).await;
     };
     // The web channel answers in the response itself: the replies are sent now.
@@ -203,7 +203,8 @@ async fn answered_before(
     let mut response = WebResponse::new(client, &[], handoff);
     response.replies = replies
         .iter()
-        .filter_map(|m| WebOutbound::of(m))
+        .copied()
+        .filter_map(web_outbound)
         .map(Into::into)
         .collect();
     response.last_id = replies.iter().map(|m| m.id).max();
@@ -232,7 +233,7 @@ async fn web_updates(
             messages: messages
                 .iter()
                 .filter(|m| m.id > after)
-                .filter_map(WebOutbound::of)
+                .filter_map(web_outbound)
                 .collect(),
             handoff,
         })
@@ -337,7 +338,7 @@ pub(super) async fn handle_update(
                 .process_inbound(&app.engine, &inbound_id, inbound, now)
                 .await?;
             match outcome {
-                Outcome::Processed(p) => {
+                Handled::Processed(p) => {
                     forward_during_handoff(app, inbound, &p.turn);
                     app.metrics.reply_latency(received.elapsed());
                     if !p.replies.is_empty() {
@@ -345,7 +346,7 @@ pub(super) async fn handle_update(
                     }
                     true
                 }
-                Outcome::Duplicate => false,
+                Handled::Duplicate => false,
             }
         }
         None => app.store.claim_inbound(&inbound_id, now).await?,
@@ -426,6 +427,11 @@ fn forward_during_handoff(app: &App, inbound: &Inbound, turn: &crate::engine::Tu
             tracing::warn!(error = %e, "forwarding to the managers' chat failed");
         }
     });
+}
+
+/// The client's view of a stored outgoing message (None for the client's own).
+fn web_outbound(m: &StoredMessage) -> Option<WebOutbound> {
+    (!m.inbound).then(|| WebOutbound::new(m.id, &m.kind, &m.text, m.payload.as_deref()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The background worker of `bot serve`: runs due reminder and no-show turns (`run_due`) and
 //! delivers the outbox `send` jobs through their channels — web replies were already returned
 //! in the HTTP response, so they are only closed; Telegram replies go out via `sendMessage`.
-//! Failures are retried with backoff (a 429's `retry_after` honoured) and dead-lettered after
-//! [`MAX_SEND_ATTEMPTS`]. Jobs of one client go out in order, one Telegram message per second
+//! Failures are retried with the store's [`RetryPolicy::SEND`] (a 429's `retry_after`
+//! honoured) and dead-lettered once its attempts are used up. Jobs of one client go out in order, one Telegram message per second
 //! per chat; different clients are served in parallel. It wakes on new outbox jobs or every
 //! interval, and stops between jobs when shutdown is signalled. A Telegram send is recorded as
 //! started just before the call, so a crash mid-send dead-letters the job instead of sending
@@ -10,8 +10,8 @@
 
 use super::{App, handoff};
 use crate::channels::telegram::SendError;
-use crate::domain::{ChannelKind, Reply};
-use crate::store::{Job, JobKind};
+use crate::domain::{ChannelKind, HandoffReason, Reply};
+use crate::store::{Fate, Job, JobKind, JobPayload, RetryPolicy, StoreError};
 use chrono::Duration as ChronoDuration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Attempts before a send job is dead-lettered.
-pub const MAX_SEND_ATTEMPTS: i64 = 8;
 /// How long a claimed job is ours before another worker may take it.
 const LEASE_SECONDS: i64 = 60;
 const BATCH: usize = 50;
@@ -183,84 +181,60 @@ async fn pace(app: &App, chat: i64) {
     }
 }
 
-/// What to do with a job after one attempt.
-enum Attempt {
-    Done,
-    /// The reply `message` was handed to its channel: marked sent with its job done, in one
-    /// transaction (the shorter the gap after the call, the rarer an uncertain send).
-    Sent(i64),
-    Retry {
-        error: String,
-        after_secs: i64,
-    },
-    Dead(String),
+/// One attempt's fate, and how long a retry must wait at least (a 429's pause, or a channel
+/// that is not configured).
+struct Attempt {
+    fate: Fate,
+    pause: ChronoDuration,
+}
+
+impl From<Fate> for Attempt {
+    fn from(fate: Fate) -> Attempt {
+        Attempt {
+            fate,
+            pause: ChronoDuration::zero(),
+        }
+    }
 }
 
 /// One attempt at a job; Some(seconds) when it was put back to wait.
-async fn deliver(app: &App, job: &Job) -> Result<Option<i64>, crate::store::StoreError> {
+async fn deliver(app: &App, job: &Job) -> Result<Option<i64>, StoreError> {
     let attempt = send(app, job).await?;
     let now = app.clock.now();
-    match attempt {
-        Attempt::Done => {
-            app.store.complete_job(job.id, now).await?;
-        }
-        Attempt::Sent(message) => {
-            app.store.complete_send(job.id, message, now).await?;
-        }
-        Attempt::Retry { error, .. } if job.attempts >= MAX_SEND_ATTEMPTS => {
-            tracing::warn!(job = job.id, %error, "send job dead-lettered");
-            app.store.fail_job(job.id, &error, now).await?;
-        }
-        Attempt::Retry { error, after_secs } => {
-            let at = now + ChronoDuration::seconds(after_secs);
-            app.store.retry_job(job.id, &error, at).await?;
-            return Ok(Some(after_secs));
-        }
-        Attempt::Dead(error) => {
-            tracing::warn!(job = job.id, %error, "send job dead-lettered");
-            app.metrics.error("send_failed");
-            app.store.fail_job(job.id, &error, now).await?;
-        }
+    let settled = app
+        .store
+        .settle(job, attempt.fate, &RetryPolicy::SEND, attempt.pause, now)
+        .await?;
+    if let Fate::Dead(_) = settled.fate {
+        app.metrics.error("send_failed");
     }
-    Ok(None)
+    Ok(settled.retry_at.map(|at| (at - now).num_seconds().max(1)))
 }
 
-/// Exponential backoff: 2, 4, 8 … seconds, at most 5 minutes.
-fn backoff(attempts: i64) -> i64 {
-    let exp = u32::try_from(attempts.clamp(1, 8)).unwrap_or(8);
-    (1i64 << exp).min(300)
-}
-
-async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
-    if job.kind == JobKind::Handoff {
-        return notify_managers(app, job).await;
-    }
-    let message = serde_json::from_str::<serde_json::Value>(&job.payload)
-        .ok()
-        .and_then(|v| v["message"].as_i64());
-    let Some(message) = message else {
-        return Ok(Attempt::Dead(format!("bad send payload: {}", job.payload)));
+async fn send(app: &App, job: &Job) -> Result<Attempt, StoreError> {
+    let message = match job.payload() {
+        Ok(JobPayload::Send { message }) => message,
+        Ok(JobPayload::Handoff { reason }) => return notify_managers(app, job, reason).await,
+        Ok(_) => return Ok(Fate::Dead(format!("job {} is not a send", job.id)).into()),
+        Err(e) => return Ok(Fate::Dead(e).into()),
     };
     let Some(out) = app.store.outgoing(message).await? else {
-        return Ok(Attempt::Dead(format!("message {message} is not a reply")));
+        return Ok(Fate::Dead(format!("message {message} is not a reply")).into());
     };
     if out.sent_at.is_some() {
-        return Ok(Attempt::Done);
+        return Ok(Fate::Done.into());
     }
     match out.client.channel {
         ChannelKind::Web => {
             // Returned in the HTTP response (or lost with it): nothing to push.
-            Ok(Attempt::Sent(message))
+            Ok(Fate::Sent(message).into())
         }
         ChannelKind::Telegram => {
             let Some(api) = &app.telegram else {
-                return Ok(Attempt::Retry {
-                    error: "telegram is not configured".into(),
-                    after_secs: 600,
-                });
+                return Ok(not_configured("telegram"));
             };
             let Ok(chat_id) = out.client.id.parse::<i64>() else {
-                return Ok(Attempt::Dead(format!("bad chat id {:?}", out.client.id)));
+                return Ok(Fate::Dead(format!("bad chat id {:?}", out.client.id)).into());
             };
             let reply = out
                 .payload
@@ -279,61 +253,64 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError>
             let sent = api.send_reply(chat_id, &reply).await;
             if sent.is_ok() {
                 app.metrics.messages_out(ChannelKind::Telegram, 1);
-                return Ok(Attempt::Sent(message));
+                return Ok(Fate::Sent(message).into());
             }
-            Ok(attempt_of(app, job, sent))
+            Ok(attempt_of(app, sent))
         }
-        other => Ok(Attempt::Retry {
-            error: format!("channel {other} is not served yet"),
-            after_secs: 600,
-        }),
+        other => Ok(not_configured(other.as_str())),
+    }
+}
+
+/// A channel that cannot send now: tried again in ten minutes (its settings may come).
+fn not_configured(channel: &str) -> Attempt {
+    Attempt {
+        fate: Fate::Retry(format!("{channel} is not configured")),
+        pause: ChronoDuration::minutes(10),
     }
 }
 
 /// What a Telegram send result means for its job.
-fn attempt_of(app: &App, job: &Job, sent: Result<(), SendError>) -> Attempt {
+fn attempt_of(app: &App, sent: Result<(), SendError>) -> Attempt {
     match sent {
-        Ok(()) => Attempt::Done,
+        Ok(()) => Fate::Done.into(),
         Err(SendError::RetryAfter(secs)) => {
             app.metrics.error("telegram_rate_limited");
-            Attempt::Retry {
-                error: format!("429 retry after {secs} s"),
-                after_secs: i64::try_from(secs).unwrap_or(60).max(1),
+            Attempt {
+                fate: Fate::Retry(format!("429 retry after {secs} s")),
+                pause: ChronoDuration::seconds(i64::try_from(secs).unwrap_or(60).max(1)),
             }
         }
         Err(SendError::Transient(e)) => {
             app.metrics.error("telegram_send");
-            Attempt::Retry {
-                error: e,
-                after_secs: backoff(job.attempts),
-            }
+            Fate::Retry(e).into()
         }
-        Err(SendError::Permanent(e)) => Attempt::Dead(e),
+        Err(SendError::Permanent(e)) => Fate::Dead(e).into(),
     }
 }
 
 /// Tell the managers' chat that a conversation waits for a human.
-async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::StoreError> {
+async fn notify_managers(
+    app: &App,
+    job: &Job,
+    reason: HandoffReason,
+) -> Result<Attempt, StoreError> {
     if app.managers_chat.is_none() {
         // No managers' channel: the client was asked for a phone, and `bot handoff list`
         // shows the call back. Nothing to deliver, nothing to dead-letter.
-        return Ok(Attempt::Done);
+        return Ok(Fate::Done.into());
     }
     let (Some(api), Some(chat)) = (&app.telegram, app.managers_chat) else {
-        return Ok(Attempt::Dead(
+        return Ok(Fate::Dead(
             "no managers chat: set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID".into(),
-        ));
+        )
+        .into());
     };
     let Some(client_id) = job.client_id else {
-        return Ok(Attempt::Dead("hand-off without a client".into()));
+        return Ok(Fate::Dead("hand-off without a client".into()).into());
     };
-    let reason = serde_json::from_str::<serde_json::Value>(&job.payload)
-        .ok()
-        .and_then(|v| v["reason"].as_str().map(String::from))
-        .unwrap_or_default();
     let card = app.store.client_card(client_id, 6).await?;
     let reply = Reply {
-        text: handoff::notice(&card, &reason),
+        text: handoff::notice(&card, reason.as_str()),
         buttons: Vec::new(),
         template: None,
         request_contact: false,
@@ -342,22 +319,22 @@ async fn notify_managers(app: &App, job: &Job) -> Result<Attempt, crate::store::
         return Ok(interrupted);
     }
     let sent = api.send_reply(chat, &reply).await;
-    Ok(attempt_of(app, job, sent))
+    Ok(attempt_of(app, sent))
 }
 
 /// Telegram cannot deduplicate a `sendMessage`, so a send is recorded as started before the
 /// call. A job found already started was cut off mid-send by a crash: it may have reached the
 /// chat, so it becomes a dead letter for a human to check instead of being sent twice.
-async fn start_send(app: &App, job: &Job) -> Result<Option<Attempt>, crate::store::StoreError> {
+async fn start_send(app: &App, job: &Job) -> Result<Option<Attempt>, StoreError> {
     if let Some(at) = job.send_started_at {
         app.metrics.error("send_interrupted");
-        return Ok(Some(Attempt::Dead(format!(
+        return Ok(Some(Attempt::from(Fate::Dead(format!(
             "interrupted while sending at {} (the bot stopped mid-send): the chat may already \
              have it; check, and `bot outbox retry {}` to send it again",
             at.to_rfc3339(),
             job.id
-        ))));
+        )))));
     }
     let started = app.store.start_send(job.id, app.clock.now()).await?;
-    Ok((!started).then_some(Attempt::Done))
+    Ok((!started).then(|| Fate::Done.into()))
 }

@@ -5,8 +5,8 @@
 
 use super::replay::TurnRecord;
 use crate::config::Profile;
+use crate::config::templates::TemplateKey;
 use crate::domain::{Effect, Event, HandoffReason, Intent, ReminderKind};
-use crate::engine::templates::TemplateKey;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

@@ -16,11 +16,11 @@ use super::model::{
 };
 use super::vars;
 use crate::config::Profile;
+use crate::config::templates::TemplateKey;
 use crate::domain::{
     Booking, BookingId, BookingStatus, ChannelKind, ClientRef, Contact, LEAD_SOURCE, ServiceId,
     Slot, StaffId,
 };
-use crate::engine::templates::TemplateKey;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::de::DeserializeOwned;

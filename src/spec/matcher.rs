@@ -7,8 +7,8 @@
 
 use super::vars::{self, Piece, Vars};
 use crate::config::Profile;
+use crate::config::templates::TemplateKey;
 use crate::domain::Reply;
-use crate::engine::templates::TemplateKey;
 use regex::{Regex, RegexBuilder};
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -14,8 +14,8 @@ use super::coverage::Seen;
 use super::model::{Action, Dialog, Expect, Step, Want};
 use super::replay::TurnRecord;
 use super::runner::{
-    self, At, DialogReport, Failure, Job, Line, PathRun, Skip, check_messages, fail, find_button,
-    push_replies,
+    self, At, DialogReport, DialogRun, Failure, Line, PathRun, Skip, check_messages, fail,
+    find_button, push_replies,
 };
 use super::vars::{self, Vars};
 use crate::channels::web::{MAX_CLIENT_ID, WebResponse, WebUpdates};
@@ -211,7 +211,7 @@ pub fn needs_in_process(dialog: &Dialog) -> Option<String> {
 
 /// Run every path of `job`'s dialog `repeat` times against `target`; paths of one dialog run
 /// one after another (they may want the same slot).
-pub fn run_dialog(job: &Job<'_>, target: &Target, repeat: usize) -> DialogReport {
+pub fn run_dialog(job: &DialogRun<'_>, target: &Target, repeat: usize) -> DialogReport {
     let started = Instant::now();
     let paths = job.dialog.paths();
     let runs = target.runtime.block_on(async {
@@ -469,7 +469,7 @@ struct PathState {
 }
 
 async fn run_path(
-    job: &Job<'_>,
+    job: &DialogRun<'_>,
     target: &Target,
     path: usize,
     repeat: usize,
@@ -586,7 +586,7 @@ type TurnResult = Result<(TurnRecord, Vec<Skip>), (Option<TurnRecord>, Box<Failu
 /// Send one step's action and check what came back; the skipped checks of the step.
 #[allow(clippy::too_many_arguments)]
 async fn turn(
-    job: &Job<'_>,
+    job: &DialogRun<'_>,
     client: &mut WebClient<'_>,
     state: &mut PathState,
     step: &Step,

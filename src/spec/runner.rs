@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A dialog with what it runs against.
-pub struct Job<'a> {
+pub struct DialogRun<'a> {
     pub dialog: &'a Dialog,
     pub engine: &'a Engine,
     pub vocab: &'a Vocabulary,
@@ -261,7 +261,7 @@ impl DialogReport {
 }
 
 /// Run every path of `job`'s dialog `repeat` times.
-pub fn run_dialog(job: &Job<'_>, repeat: usize) -> DialogReport {
+pub fn run_dialog(job: &DialogRun<'_>, repeat: usize) -> DialogReport {
     let started = Instant::now();
     let paths = job.dialog.paths();
     let mut runs = Vec::new();
@@ -340,7 +340,7 @@ pub(super) fn assemble(
 
 /// Run all jobs on up to `threads` threads; `done` is called as each dialog finishes.
 pub fn run_all(
-    jobs: &[Job<'_>],
+    jobs: &[DialogRun<'_>],
     repeat: usize,
     threads: usize,
     done: &(dyn Fn(&DialogReport) + Sync),
@@ -351,10 +351,10 @@ pub fn run_all(
 /// Run all jobs with `run` (in-process or over HTTP) on up to `threads` threads, results in
 /// input order.
 pub fn run_all_with(
-    jobs: &[Job<'_>],
+    jobs: &[DialogRun<'_>],
     threads: usize,
     done: &(dyn Fn(&DialogReport) + Sync),
-    run: &(dyn Fn(&Job<'_>) -> DialogReport + Sync),
+    run: &(dyn Fn(&DialogRun<'_>) -> DialogReport + Sync),
 ) -> Vec<DialogReport> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<DialogReport>>> = Mutex::new(vec![None; jobs.len()]);
@@ -395,7 +395,7 @@ fn client_for(dialog: &Dialog, repeat: usize) -> ClientRef {
 }
 
 struct Ctx<'a, 'b> {
-    job: &'a Job<'a>,
+    job: &'a DialogRun<'a>,
     tz: Tz,
     year: i32,
     replay: Replay<'b>,
@@ -403,7 +403,7 @@ struct Ctx<'a, 'b> {
 }
 
 fn run_path(
-    job: &Job<'_>,
+    job: &DialogRun<'_>,
     path: usize,
     repeat: usize,
     choices: &[usize],

@@ -12,7 +12,7 @@
 //! older than the stored one (by DATE_MODIFY) never overwrites it, so an event fetch and a
 //! reconciliation may race.
 
-use super::jobs::JobKind;
+use super::model::JobPayload;
 use super::tx::{NewJob, Tx, on};
 use super::{Store, StoreError};
 use crate::domain::{CrmEntity, CrmSemantic};
@@ -363,17 +363,16 @@ impl Store {
         crm_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let payload = fetch_payload(entity, crm_id);
+        let payload = JobPayload::CrmFetch { entity, id: crm_id };
         let mut tx = self.write().await?;
-        if tx.untried_job(JobKind::CrmFetch, &payload).await? {
+        if tx.untried_job(&payload).await? {
             tx.rollback().await?;
             return Ok(false);
         }
         tx.insert_job(&NewJob {
-            kind: JobKind::CrmFetch,
             client_id: None,
             booking: None,
-            payload,
+            payload: &payload,
             due_at: now,
         })
         .await?;
@@ -382,32 +381,9 @@ impl Store {
     }
 }
 
-/// The payload of a `crm_fetch` job, written one way so that equal fetches compare equal.
-pub fn fetch_payload(entity: CrmEntity, crm_id: i64) -> String {
-    format!("{{\"entity\":\"{entity}\",\"id\":{crm_id}}}")
-}
-
-/// Read a `crm_fetch` payload back.
-pub fn parse_fetch_payload(payload: &str) -> Option<(CrmEntity, i64)> {
-    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
-    let entity = CrmEntity::parse(v.get("entity")?.as_str()?)?;
-    let id = v.get("id")?.as_i64().filter(|n| *n > 0)?;
-    Some((entity, id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fetch_payloads_round_trip_and_junk_is_refused() {
-        let p = fetch_payload(CrmEntity::Deal, 42);
-        assert_eq!(p, r#"{"entity":"deal","id":42}"#);
-        assert_eq!(parse_fetch_payload(&p), Some((CrmEntity::Deal, 42)));
-        assert_eq!(parse_fetch_payload(r#"{"entity":"x","id":1}"#), None);
-        assert_eq!(parse_fetch_payload(r#"{"entity":"lead","id":-1}"#), None);
-        assert_eq!(parse_fetch_payload("nonsense"), None);
-    }
 
     fn row(entity: CrmEntity, crm_id: i64, lead: i64, semantic: CrmSemantic) -> CrmStatus {
         let at = DateTime::<Utc>::default();

@@ -12,111 +12,16 @@
 //! Also here: attendance after the visit ([`Store::mark_booking`]), which schedules the
 //! no-show follow-up.
 
-use super::inbound::{MAX_ATTEMPTS, TurnInput, apply_turn, crm_booking, outbox};
+use super::model::{Attendance, Job, JobKind, JobPayload, NoShowDue, RanJob};
 use super::reads::StoredBooking;
+use super::turn::{MAX_ATTEMPTS, TurnInput, apply_turn, crm_booking, outbox};
 use super::tx::{NewJob, NewMessage, Tx};
 use super::{Store, StoreError};
 use crate::calendar::no_show_followup_at;
 use crate::config::Profile;
-use crate::domain::{BookingId, BookingStatus, ClientRef, Event, Inbound};
+use crate::domain::{BookingChange, BookingId, BookingStatus, ClientRef, Inbound};
 use crate::engine::Engine;
 use chrono::{DateTime, Duration, Utc};
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    /// Send a stored reply (payload `{"message": id}`) through its channel.
-    Send,
-    /// A booking reminder turn (payload: the `Event::Reminder`).
-    Reminder,
-    /// The follow-up after a missed visit (payload: the `Event::NoShow`).
-    NoShow,
-    /// Push a qualified lead to the CRM (payload `{"lead": id}`).
-    CrmLead,
-    /// Tell the CRM a booking changed (payload `{"booking": id, "change": …}`).
-    CrmBooking,
-    /// Read a CRM object's status after its event (payload `{"entity": "lead", "id": 42}`).
-    CrmFetch,
-    /// Notify managers that a conversation was handed to them (payload `{"reason": …}`).
-    Handoff,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 7] = [
-        JobKind::Send,
-        JobKind::Reminder,
-        JobKind::NoShow,
-        JobKind::CrmLead,
-        JobKind::CrmBooking,
-        JobKind::CrmFetch,
-        JobKind::Handoff,
-    ];
-    /// Jobs that are engine turns, run by [`Store::run_due`].
-    pub const TURNS: [JobKind; 2] = [JobKind::Reminder, JobKind::NoShow];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Send => "send",
-            JobKind::Reminder => "reminder",
-            JobKind::NoShow => "no_show",
-            JobKind::CrmLead => "crm_lead",
-            JobKind::CrmBooking => "crm_booking",
-            JobKind::CrmFetch => "crm_fetch",
-            JobKind::Handoff => "handoff",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Result<JobKind, StoreError> {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| StoreError::corrupt("job kind", s))
-    }
-}
-
-/// A job row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub id: i64,
-    pub kind: JobKind,
-    pub client_id: Option<i64>,
-    pub booking: Option<BookingId>,
-    /// JSON, per kind.
-    pub payload: String,
-    pub due_at: DateTime<Utc>,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub done_at: Option<DateTime<Utc>>,
-    /// Set just before a worker handed the job to a channel that cannot deduplicate; still
-    /// set on a job that is not done means the process died mid-send.
-    pub send_started_at: Option<DateTime<Utc>>,
-}
-
-/// A turn job the scheduler ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RanJob {
-    pub job: Job,
-    pub client: Option<ClientRef>,
-    /// Stored replies (each with a `send` job); empty when the turn had nothing to say (the
-    /// booking was cancelled meanwhile) or the job was unusable (`last_error` says why).
-    pub replies: Vec<i64>,
-}
-
-/// How a visit went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attendance {
-    Completed,
-    NoShow,
-}
-
-impl Attendance {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Attendance::Completed => "completed",
-            Attendance::NoShow => "no-show",
-        }
-    }
-}
 
 impl Store {
     /// Run up to `limit` due turn jobs (reminders, no-show follow-ups), each in its own
@@ -151,14 +56,13 @@ impl Store {
                 tx.commit().await?;
                 return Ok(None);
             };
-            let event = serde_json::from_str::<Event>(&job.payload);
+            let event = job.payload().and_then(|p| {
+                p.turn_event()
+                    .ok_or_else(|| format!("job {} is not a turn", job.id))
+            });
             let (event, client_id) = match (event, job.client_id) {
                 (Ok(event), Some(client_id)) => (event, client_id),
-                (Err(e), _) => {
-                    return self
-                        .give_up(tx, job, &format!("bad payload: {e}"), now)
-                        .await;
-                }
+                (Err(e), _) => return self.give_up(tx, job, &e, now).await,
                 (_, None) => return self.give_up(tx, job, "no client", now).await,
             };
             let client = tx.client_ref(client_id).await?;
@@ -282,8 +186,8 @@ impl Store {
                 created_at: now,
             })
             .await?;
-        let payload = serde_json::json!({ "message": id });
-        outbox(&mut tx, JobKind::Send, client_id, None, payload, now).await?;
+        let payload = JobPayload::Send { message: id };
+        outbox(&mut tx, client_id, None, &payload, now).await?;
         self.commit(tx).await?;
         Ok(Some(id))
     }
@@ -422,20 +326,21 @@ impl Store {
         tx.set_status(id, status, now).await?;
         tx.drop_reminders(id).await?;
         if attendance == Attendance::NoShow {
-            let event = Event::NoShow {
+            let due = NoShowDue {
                 booking: id.clone(),
             };
             tx.insert_job(&NewJob {
-                kind: JobKind::NoShow,
                 client_id: Some(stored.client_id),
                 booking: Some(id),
-                payload: serde_json::to_string(&event)
-                    .map_err(|e| StoreError::corrupt("event", e))?,
+                payload: &JobPayload::NoShow(due),
                 due_at: no_show_followup_at(profile, &stored.booking, now),
             })
             .await?;
         }
-        let change = super::status_str(status);
+        let change = match attendance {
+            Attendance::Completed => BookingChange::Completed,
+            Attendance::NoShow => BookingChange::NoShow,
+        };
         crm_booking(&mut tx, stored.client_id, id, change, now).await?;
         let updated = tx
             .booking(id)

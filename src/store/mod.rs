@@ -30,17 +30,21 @@
 mod crm;
 mod inbound;
 mod jobs;
+mod model;
 mod postgres;
 mod reads;
+mod retry;
 mod sqlite;
+mod turn;
 mod tx;
 
-pub use crm::{CrmCursor, CrmReading, CrmStatus, Recorded, fetch_payload, parse_fetch_payload};
-pub use inbound::{Outcome, Processed};
-pub use jobs::{Attendance, Job, JobKind, RanJob};
+pub use crm::{CrmCursor, CrmReading, CrmStatus, Recorded};
+pub use inbound::{Handled, Processed};
+pub use model::{Attendance, Job, JobKind, JobPayload, NoShowDue, RanJob, ReminderDue};
 pub use reads::{
     ClientCard, Counts, Outgoing, StoredBooking, StoredLead, StoredMessage, WaitingHandoff,
 };
+pub use retry::{Fate, RetryPolicy, Settled};
 
 use crate::domain::BookingStatus;
 use std::sync::Arc;

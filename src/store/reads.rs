@@ -4,7 +4,7 @@
 //! `put_conversation`, the one way to set a conversation's state from outside a turn.
 
 use super::{Store, StoreError};
-use crate::domain::{Booking, BookingId, ClientRef, Contact, ServiceId};
+use crate::domain::{Booking, BookingId, ClientRef, Contact, HandoffReason, ServiceId};
 use crate::engine::Conversation;
 use chrono::{DateTime, Utc};
 
@@ -94,7 +94,7 @@ pub struct WaitingHandoff {
     pub name: Option<String>,
     pub phone: Option<String>,
     /// Why the bot handed over (`complaint`, `human`, `misunderstanding`, `medical`…).
-    pub reason: Option<String>,
+    pub reason: Option<HandoffReason>,
     /// When the conversation was handed over.
     pub since: DateTime<Utc>,
     /// The client's last message.

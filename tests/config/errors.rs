@@ -388,7 +388,7 @@ fn profile_defaults_fill_what_is_not_written() {
     // Staff without own hours would work the business hours; olga gives only Monday.
     let olga = p.staff_member(&"olga".into()).map(|s| s.hours.clone());
     assert_eq!(olga.map(|h| h.days.iter().flatten().count()), Some(1));
-    use bot::engine::templates::TemplateKey;
+    use bot::config::templates::TemplateKey;
     assert_eq!(
         p.templates.get(&TemplateKey::Greeting),
         Some(&vec!["Здравствуйте! Это {business}.".to_string()])

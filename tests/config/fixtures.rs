@@ -1,5 +1,5 @@
+use bot::config::templates::TemplateKey;
 use bot::config::{self, BusinessKind, Price};
-use bot::engine::templates::TemplateKey;
 
 #[test]
 fn demo_salon_loads() {

@@ -687,7 +687,7 @@ proptest! {
     #[test]
     fn the_response_parsers_never_panic(v in arb_json()) {
         let _ = parse_batch(&v);
-        let _ = bot::crm::ApiError::from_value(&v, 400);
+        let _ = bot::crm::PortalError::from_value(&v, 400);
         let _ = bot::crm::bitrix24::object_or_empty(Some(&v));
         let _ = bot::crm::bitrix24::id(&v);
         let wrapped = json!({"result": v.clone(), "result_error": v.clone(), "result_total": v});

@@ -19,7 +19,7 @@ use bot::spec::SpecError;
 use bot::spec::load;
 use bot::spec::matcher::Vocabulary;
 use bot::spec::model::Dialog;
-use bot::spec::runner::{DialogReport, Failure, Job, run_dialog};
+use bot::spec::runner::{DialogReport, DialogRun, Failure, run_dialog};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -85,7 +85,7 @@ pub fn run_spec_with(yaml: &str, extra: &[(&str, &str)], repeat: usize) -> Dialo
     });
     let (engine, vocab) = salon();
     run_dialog(
-        &Job {
+        &DialogRun {
             dialog: &dialog,
             engine,
             vocab,

@@ -7,9 +7,9 @@
 use crate::support::{client, engine, now};
 use crate::tmpfs::SmallDisk;
 use bot::domain::{Event, Inbound};
-use bot::store::{Outcome, Store};
+use bot::store::{Handled, Store};
 
-async fn say(store: &Store, n: usize) -> Result<Outcome, bot::store::StoreError> {
+async fn say(store: &Store, n: usize) -> Result<Handled, bot::store::StoreError> {
     let inbound = Inbound {
         client: client(n % 3),
         at: now(),

@@ -4,7 +4,7 @@
 use crate::support::*;
 use bot::domain::Event;
 use bot::engine::{Payload, Stage};
-use bot::store::{JobKind, Outcome};
+use bot::store::{Handled, JobKind};
 use chrono::Duration;
 
 async fn booking_press_stores_message_state_replies_booking_lead_and_jobs(db: &TestDb) {
@@ -85,11 +85,11 @@ async fn redelivered_inbound_is_a_duplicate_and_changes_nothing(db: &TestDb) {
         now() + Duration::seconds(5),
     )
     .await;
-    assert_eq!(again, Outcome::Duplicate);
+    assert_eq!(again, Handled::Duplicate);
     assert_eq!(db.store.counts().await.unwrap(), before);
     // Another id is a new message.
     let other = send(db, &engine, &c, "wa-78", press(&Payload::Prices), now()).await;
-    assert!(matches!(other, Outcome::Processed(_)));
+    assert!(matches!(other, Handled::Processed(_)));
     assert!(db.store.counts().await.unwrap().messages > before.messages);
 }
 

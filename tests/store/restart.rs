@@ -30,7 +30,7 @@ async fn state_survives_reopening(db: &TestDb) {
         .process_inbound(&engine, "after", &inbound, now())
         .await
         .unwrap();
-    assert_eq!(again, bot::store::Outcome::Duplicate);
+    assert_eq!(again, bot::store::Handled::Duplicate);
     reopened.close().await;
 }
 

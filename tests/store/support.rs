@@ -9,7 +9,7 @@ use bot::domain::{
     StaffId,
 };
 use bot::engine::{Conversation, Draft, Engine, Payload, Stage};
-use bot::store::{Outcome, Processed, Store};
+use bot::store::{Handled, Processed, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// A store on a database of its own, removed when the test ends.
@@ -110,7 +110,7 @@ pub async fn send(
     id: &str,
     event: Event,
     when: DateTime<Utc>,
-) -> Outcome {
+) -> Handled {
     let inbound = Inbound {
         client: client.clone(),
         at: when - Duration::seconds(1),
@@ -122,10 +122,10 @@ pub async fn send(
         .expect("process inbound")
 }
 
-pub fn processed(outcome: Outcome) -> Processed {
+pub fn processed(outcome: Handled) -> Processed {
     match outcome {
-        Outcome::Processed(p) => *p,
-        Outcome::Duplicate => panic!("unexpected duplicate"),
+        Handled::Processed(p) => *p,
+        Handled::Duplicate => panic!("unexpected duplicate"),
     }
 }
 

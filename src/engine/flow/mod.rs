@@ -16,9 +16,9 @@ use super::reply::{
     Values, fmt_date, fmt_price, fmt_time, fmt_week_hours, say, say_nth, stable_hash, variations,
     weekday_on, weekday_short,
 };
-use super::templates::TemplateKey as K;
 use super::{Conversation, Draft, Engine, Owner, Stage, Turn};
 use crate::calendar::{Availability, SlotQuery};
+use crate::config::templates::TemplateKey as K;
 use crate::config::{Price, Profile, Service};
 use crate::domain::{
     Booking, BookingId, BookingStatus, Button, Effect, Event, HandoffReason, Inbound, Intent,
