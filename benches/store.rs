@@ -10,10 +10,10 @@
 use bot::calendar::{Availability, ScheduleAvailability, SlotQuery};
 use bot::config::{self, Profile, Staff};
 use bot::domain::{
-    Booking, BookingId, BookingStatus, ChannelKind, ClientRef, Contact, Event, Inbound, ServiceId,
-    Slot, StaffId,
+    Booking, BookingId, BookingStatus, ChannelKind, ClientRef, Event, Inbound, ServiceId, Slot,
+    StaffId,
 };
-use bot::engine::{Conversation, Draft, Engine, Payload, Stage};
+use bot::engine::{Engine, Payload};
 use bot::store::Store;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -134,20 +134,7 @@ async fn seeded(url: &str, engine: &Engine) -> Store {
     let store = Store::open(url).await.expect("open store");
     for (i, slot) in busy_slots().iter().enumerate() {
         let c = client(i);
-        let mut conv = Conversation::new(c.clone());
-        conv.contact = Contact {
-            name: Some("Анна".into()),
-            phone: Some("+79131234567".into()),
-            email: None,
-        };
-        conv.draft = Draft {
-            service: Some(ServiceId("manicure".into())),
-            ..Draft::default()
-        };
-        conv.stage = Stage::ChoosingSlot {
-            offered: vec![slot.clone()],
-            moving: None,
-        };
+        let conv = testkit::db::choosing(&c, slot, None);
         store.put_conversation(&conv, now()).await.expect("seed");
         let inbound = Inbound {
             client: c,

@@ -1,0 +1,246 @@
+//! The web chat in a real browser: headless Chromium opens `GET /` of the real server, a client
+//! books a manicure by typing and by pressing a slot button, and the page fits a phone's
+//! screen. Asserts on what the page shows (bot bubbles, buttons) and on what the store holds.
+
+use chrono::NaiveTime;
+use fantoccini::Locator;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use testkit::app::spawn_app;
+use testkit::chromium::Chromium;
+
+/// A phone's window (CSS pixels).
+const PHONE: (u32, u32) = (390, 844);
+
+/// What the page showed after one client turn.
+#[derive(Debug, Deserialize)]
+struct Turn {
+    /// The client's own newest bubble.
+    mine: String,
+    /// The bot's new bubbles.
+    texts: Vec<String>,
+    /// The titles of the buttons that can still be pressed.
+    buttons: Vec<String>,
+}
+
+impl Turn {
+    fn text(&self) -> String {
+        self.texts.join("\n")
+    }
+}
+
+/// The page after the bot's first `arguments[0]` bubbles, once it no longer waits for the
+/// server; null while it does.
+const NEXT_TURN: &str = r##"
+    var bots = document.querySelectorAll("#log .msg.bot");
+    if (document.getElementById("typing") || bots.length <= arguments[0]) return null;
+    var mine = document.querySelectorAll("#log .msg.me");
+    function text(el) { return el.textContent; }
+    return {
+        mine: mine.length ? text(mine[mine.length - 1]) : "",
+        texts: Array.from(bots).slice(arguments[0]).map(text),
+        buttons: Array.from(document.querySelectorAll("#log .buttons button:not(:disabled)")).map(text)
+    };
+"##;
+
+/// What keeps a client from using the chat in a window `arguments[0]` CSS pixels wide: a
+/// sideways scroll, an input or send button off screen or covered, the newest bot message
+/// out of view. Empty when there is nothing.
+const LAYOUT_PROBLEMS: &str = r##"
+    var problems = [];
+    if (innerWidth !== arguments[0]) problems.push("the window is " + innerWidth + " px wide, not " + arguments[0]);
+    var page = document.documentElement.scrollWidth;
+    if (page > innerWidth) problems.push("the page is " + page + " px wide in a " + innerWidth + " px window");
+    var log = document.getElementById("log");
+    if (log.scrollWidth > log.clientWidth)
+        problems.push("the conversation scrolls sideways: " + log.scrollWidth + " px in " + log.clientWidth);
+    function shown(name, el, area, where) {
+        var r = el.getBoundingClientRect();
+        if (!r.width || !r.height) return problems.push(name + " has no size");
+        if (r.left < area.left || r.right > area.right || r.top < area.top || r.bottom > area.bottom)
+            return problems.push(name + " is not fully on " + where);
+        var hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (!el.contains(hit)) problems.push(name + " is covered by " + (hit ? hit.outerHTML.slice(0, 60) : "nothing"));
+    }
+    var screen = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+    shown("the input", document.getElementById("text"), screen, "screen");
+    shown("the send button", document.getElementById("send"), screen, "screen");
+    var bots = log.querySelectorAll(".msg.bot");
+    shown("the newest bot message", bots[bots.length - 1], log.getBoundingClientRect(), "the conversation's view");
+    return problems;
+"##;
+
+async fn layout_problems(browser: &Chromium, width: u32) -> Vec<String> {
+    let problems = browser.run(LAYOUT_PROBLEMS, json!(width)).await;
+    serde_json::from_value(problems).expect("a list of problems")
+}
+
+async fn bot_bubbles(browser: &Chromium) -> u64 {
+    let script = r##"return document.querySelectorAll("#log .msg.bot").length"##;
+    browser
+        .run(script, Value::Null)
+        .await
+        .as_u64()
+        .expect("a count")
+}
+
+async fn next_turn(browser: &Chromium, before: u64, what: &str) -> Turn {
+    let turn = browser.wait_for(what, NEXT_TURN, json!(before)).await;
+    serde_json::from_value(turn.clone()).unwrap_or_else(|e| panic!("{what}: {e}: {turn}"))
+}
+
+/// Type `text` into the input and press the send button; what the page then shows.
+async fn say(browser: &Chromium, text: &str) -> Turn {
+    let before = bot_bubbles(browser).await;
+    let page = &browser.client;
+    let input = page.find(Locator::Css("#text")).await.expect("the input");
+    input.send_keys(text).await.expect("type");
+    let send = page.find(Locator::Css("#send")).await.expect("send button");
+    send.click().await.expect("press send");
+    let turn = next_turn(browser, before, &format!("the answer to {text:?}")).await;
+    assert_eq!(turn.mine, text, "the client's bubble");
+    let left = input.prop("value").await.expect("input value");
+    assert_eq!(
+        left.as_deref(),
+        Some(""),
+        "the input is cleared after sending"
+    );
+    turn
+}
+
+/// Click the quick-reply button titled `title`; what the page then shows.
+async fn press(browser: &Chromium, title: &str) -> Turn {
+    let before = bot_bubbles(browser).await;
+    let buttons = browser
+        .client
+        .find_all(Locator::Css("#log .buttons button:not(:disabled)"))
+        .await
+        .expect("buttons");
+    let mut target = None;
+    for b in buttons {
+        if b.text().await.expect("button title") == title {
+            target = Some(b);
+        }
+    }
+    let target = target.unwrap_or_else(|| panic!("no button {title:?} to press"));
+    target.click().await.expect("click");
+    let turn = next_turn(
+        browser,
+        before,
+        &format!("the answer to the button {title:?}"),
+    )
+    .await;
+    assert_eq!(turn.mine, title, "the pressed button's bubble");
+    turn
+}
+
+#[tokio::test]
+async fn books_a_manicure_slot_in_the_web_chat_and_fits_a_phone() {
+    let Some(browser) = Chromium::launch(1280, 900).await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.client.goto(&app.url("/")).await.expect("open");
+    let greeting = next_turn(&browser, 0, "the greeting").await;
+    assert_eq!(greeting.buttons, ["Записаться", "Цены", "Акции"]);
+    assert!(
+        greeting.text().contains("«Лаванда»"),
+        "the business greets in its own words: {greeting:?}"
+    );
+    let title = browser.client.title().await.expect("title");
+    assert!(title.contains("«Лаванда»"), "{title}");
+
+    let asked = say(&browser, "хочу записаться на маникюр").await;
+    assert!(asked.text().contains("маникюр"), "{asked:?}");
+    assert_eq!(
+        asked.buttons,
+        ["Ближайшее свободное время"],
+        "the greeting's buttons are disabled, the question brings its own: {asked:?}"
+    );
+
+    let offer = say(&browser, "завтра после обеда").await;
+    assert!(offer.text().contains("21.11"), "{offer:?}");
+    assert!(!offer.buttons.is_empty(), "slot buttons: {offer:?}");
+    for slot in &offer.buttons {
+        assert!(
+            NaiveTime::parse_from_str(slot, "%H:%M").is_ok(),
+            "a slot button is titled with its time: {offer:?}"
+        );
+    }
+    let slot = offer.buttons[0].clone();
+
+    let contact = press(&browser, &slot).await;
+    assert!(
+        contact.text().contains("телефон") && contact.text().contains(&slot),
+        "the bot asks for a name and phone: {contact:?}"
+    );
+    let chosen = browser
+        .run(
+            r##"return Array.from(document.querySelectorAll(".buttons button.chosen:disabled"), function (b) { return b.textContent; })"##,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(chosen, json!([slot]), "the pressed slot stays marked");
+
+    let booked = say(&browser, "Анна +79131234567").await;
+    let confirmation = booked.text();
+    for part in ["маникюр", "21.11", slot.as_str()] {
+        assert!(confirmation.contains(part), "{part:?} in {confirmation:?}");
+    }
+    let counts = app.counts().await;
+    assert_eq!((counts.bookings, counts.active_bookings), (1, 1));
+
+    // The same conversation on a phone: no sideways scroll, the input, the send button and
+    // the confirmation in view.
+    browser
+        .client
+        .set_window_size(PHONE.0, PHONE.1)
+        .await
+        .expect("a phone-sized window");
+    browser
+        .eventually("the chat to fit a phone", async || {
+            let problems = layout_problems(&browser, PHONE.0).await;
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        })
+        .await;
+
+    browser.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn phone_layout_check_reports_a_sideways_scroll_and_a_covered_button() {
+    let Some(browser) = Chromium::launch(PHONE.0, PHONE.1).await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.client.goto(&app.url("/")).await.expect("open");
+    next_turn(&browser, 0, "the greeting").await;
+    assert_eq!(
+        layout_problems(&browser, PHONE.0).await,
+        Vec::<String>::new()
+    );
+
+    let breakage = r##"
+        var wide = document.createElement("div");
+        wide.style.cssText = "flex: none; width: 1000px; height: 10px";
+        document.getElementById("log").appendChild(wide);
+        var cover = document.createElement("div");
+        cover.style.cssText = "position: fixed; inset: 0; background: white";
+        document.body.appendChild(cover);
+    "##;
+    browser.run(breakage, Value::Null).await;
+    let problems = layout_problems(&browser, PHONE.0).await.join("\n");
+    assert!(problems.contains("scrolls sideways"), "{problems}");
+    assert!(
+        problems.contains("the send button is covered"),
+        "{problems}"
+    );
+
+    browser.close().await;
+    app.shutdown().await;
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
+//! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
+
+mod browser;
+mod crash;
+mod crm;
+mod handoff;
+mod health;
+mod hygiene;
+mod polling;
+mod telegram;
+mod timeouts;
+mod web;
+mod worker;
