@@ -6,6 +6,7 @@
 
 mod buttons;
 mod flow;
+pub mod plan;
 pub mod reply;
 
 pub use buttons::Payload;

@@ -12,7 +12,8 @@ use crate::domain::{
     Booking, BookingId, BookingStatus, Button, ClientRef, Effect, Event, Inbound, ReminderKind,
     Reply,
 };
-use crate::engine::{Conversation, Engine};
+use crate::engine::plan::{Step, booking_numbers, plan};
+use crate::engine::{Conversation, Engine, Turn};
 use crate::nlu::Understanding;
 use chrono::{DateTime, Duration, Utc};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -127,35 +128,48 @@ impl<'a> Replay<'a> {
         self.pending.sort_by_key(|p| p.at);
     }
 
-    fn apply(&mut self, effect: &Effect) {
-        match effect {
-            Effect::BookingRequested { booking } => {
-                self.bookings.retain(|b| b.id != booking.id);
-                self.bookings.push(booking.clone());
-                self.schedule(booking);
-            }
-            Effect::BookingMoved { id, to, .. } => {
-                if let Some(b) = self.bookings.iter_mut().find(|b| &b.id == id) {
-                    b.slot = to.clone();
-                    b.status = BookingStatus::Booked;
-                    let moved = b.clone();
-                    self.schedule(&moved);
+    /// Carry out a turn the way the store does (`engine::plan`): a taken booking number is
+    /// replaced by the next free one, then the planned steps change the in-memory schedule
+    /// and reminders. Leads, contacts, hand-offs and CRM news change neither.
+    fn apply(&mut self, turn: &mut Turn) {
+        for old in turn.new_booking_ids() {
+            if self.bookings.iter().any(|b| b.id == old) {
+                let free = booking_numbers(&old).find(|n| self.bookings.iter().all(|b| &b.id != n));
+                if let Some(new) = free {
+                    turn.renumber(&old, &new);
                 }
             }
-            Effect::BookingCancelled { id } => {
-                if let Some(b) = self.bookings.iter_mut().find(|b| &b.id == id) {
-                    b.status = BookingStatus::Cancelled;
+        }
+        for step in plan(
+            self.engine.profile(),
+            &turn.effects,
+            &self.bookings,
+            self.now,
+        ) {
+            match step {
+                Step::Insert(booking) => self.bookings.push(booking),
+                Step::Move { id, to } => {
+                    if let Some(b) = self.bookings.iter_mut().find(|b| b.id == id) {
+                        b.slot = to;
+                        b.status = BookingStatus::Booked;
+                    }
                 }
-                self.pending.retain(|p| &p.booking != id);
-            }
-            Effect::BookingConfirmed { id } => {
-                if let Some(b) = self.bookings.iter_mut().find(|b| &b.id == id) {
-                    b.status = BookingStatus::Confirmed;
+                Step::Status { id, status } => {
+                    if let Some(b) = self.bookings.iter_mut().find(|b| b.id == id) {
+                        b.status = status;
+                    }
                 }
+                Step::DropReminders(id) => self.pending.retain(|p| p.booking != id),
+                Step::Remind { booking, kind, at } => {
+                    self.pending.push(Pending { booking, kind, at });
+                    self.pending.sort_by_key(|p| p.at);
+                }
+                Step::Free { .. }
+                | Step::Crm { .. }
+                | Step::Lead(_)
+                | Step::Contact(_)
+                | Step::Handoff(_) => {}
             }
-            Effect::LeadQualified { .. }
-            | Effect::ContactCaptured { .. }
-            | Effect::HandoffRequested { .. } => {}
         }
     }
 
@@ -167,7 +181,7 @@ impl<'a> Replay<'a> {
             event: event.clone(),
         };
         let started = Instant::now();
-        let turn = {
+        let mut turn = {
             let avail = ScheduleAvailability::new(self.engine.profile(), &self.bookings);
             let engine = self.engine;
             let conv = &self.conv;
@@ -178,9 +192,7 @@ impl<'a> Replay<'a> {
             .map_err(|p| format!("the engine panicked: {}", panic_text(p.as_ref())))?
         };
         let elapsed = started.elapsed();
-        for e in &turn.effects {
-            self.apply(e);
-        }
+        self.apply(&mut turn);
         if let Some(r) = turn.replies.iter().rev().find(|r| !r.buttons.is_empty()) {
             self.last_buttons = r.buttons.clone();
         }
@@ -254,5 +266,96 @@ impl<'a> Replay<'a> {
         self.send(Event::NoShow {
             booking: id.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChannelKind, Contact, ServiceId, Slot, StaffId};
+    use crate::engine::{Draft, Payload, Stage};
+    use chrono::TimeZone;
+
+    /// A replay where the client, name and phone known, was offered `slot` for a manicure.
+    fn offered<'a>(engine: &'a Engine, slot: &Slot, bookings: Vec<Booking>) -> Replay<'a> {
+        let client = ClientRef {
+            channel: ChannelKind::Web,
+            id: "anna".into(),
+        };
+        let mut conv = Conversation::new(client);
+        conv.contact = Contact {
+            name: Some("Анна".into()),
+            phone: Some("+79131234567".into()),
+            email: None,
+        };
+        conv.draft = Draft {
+            service: Some(ServiceId("manicure".into())),
+            ..Draft::default()
+        };
+        conv.stage = Stage::ChoosingSlot {
+            offered: vec![slot.clone()],
+            moving: None,
+        };
+        Replay {
+            engine,
+            conv,
+            bookings,
+            pending: Vec::new(),
+            now: Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap(),
+            last_buttons: Vec::new(),
+        }
+    }
+
+    fn booked(record: &TurnRecord) -> Booking {
+        record
+            .effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::BookingRequested { booking } => Some(booking.clone()),
+                _ => None,
+            })
+            .expect("a booking")
+    }
+
+    #[test]
+    fn a_taken_booking_number_is_replaced_as_the_store_does() {
+        let engine = Engine::new(crate::config::demo_salon());
+        let start = Utc.with_ymd_and_hms(2026, 11, 21, 5, 0, 0).unwrap();
+        let slot = Slot {
+            start,
+            end: start + Duration::minutes(60),
+            staff: StaffId("olga".into()),
+        };
+        let press = Event::Button {
+            payload: Payload::slot(&slot).encode(),
+        };
+        let mut free = offered(&engine, &slot, Vec::new());
+        let chosen = booked(&free.send(press.clone()).unwrap()).id;
+
+        // Someone else's booking, another day, already has that number.
+        let other = Booking {
+            id: chosen.clone(),
+            client: ClientRef {
+                channel: ChannelKind::Web,
+                id: "other".into(),
+            },
+            service: ServiceId("manicure".into()),
+            slot: Slot {
+                start: start + Duration::days(3),
+                end: start + Duration::days(3) + Duration::minutes(60),
+                staff: StaffId("olga".into()),
+            },
+            status: BookingStatus::Booked,
+        };
+        let mut taken = offered(&engine, &slot, vec![other.clone()]);
+        let record = taken.send(press).unwrap();
+        let renumbered = booked(&record).id;
+        let expected = booking_numbers(&chosen).next().unwrap();
+        assert_eq!(renumbered, expected);
+        assert!(taken.bookings().contains(&other), "the other booking stays");
+        assert!(taken.bookings().iter().any(|b| b.id == renumbered));
+        let said: String = record.replies.iter().map(|r| r.text.as_str()).collect();
+        assert!(!said.contains(chosen.as_str()), "{said}");
+        assert!(taken.pending().iter().all(|p| p.booking != chosen));
     }
 }

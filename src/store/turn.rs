@@ -8,8 +8,9 @@
 use super::StoreError;
 use super::model::{JobPayload, ReminderDue};
 use super::tx::{NewJob, NewMessage, Tx};
-use crate::calendar::{ScheduleAvailability, reminders_for};
-use crate::domain::{Booking, BookingChange, BookingId, BookingStatus, Effect, Inbound};
+use crate::calendar::ScheduleAvailability;
+use crate::domain::{BookingChange, BookingId, Effect, Inbound};
+use crate::engine::plan::{Step, booking_numbers, plan};
 use crate::engine::{Conversation, Engine, Turn};
 use crate::nlu::Understanding;
 use chrono::{DateTime, Duration, Utc};
@@ -66,16 +67,15 @@ pub(super) async fn apply_turn(
     for s in &staff {
         tx.lock_staff(s).await?;
     }
-    let mut renamed: Vec<(BookingId, BookingId)> = Vec::new();
-    for effect in &mut turn.effects {
-        let ok = apply_effect(tx, engine, client_id, effect, &bookings, now, &mut renamed).await?;
-        if !ok {
-            return Ok(None);
+    for old in turn.new_booking_ids() {
+        if tx.booking_exists(&old).await? {
+            let new = free_booking_id(tx, &old).await?;
+            turn.renumber(&old, &new);
         }
     }
-    for (old, new) in &renamed {
-        for reply in &mut turn.replies {
-            reply.text = reply.text.replace(old.as_str(), new.as_str());
+    for step in plan(engine.profile(), &turn.effects, &bookings, now) {
+        if !carry_out(tx, engine, client_id, step, now).await? {
+            return Ok(None);
         }
     }
     tx.save_conversation(client_id, &turn.conversation, now)
@@ -103,96 +103,54 @@ pub(super) async fn apply_turn(
     Ok(Some(Applied { turn, replies }))
 }
 
-/// Write one effect. False when a booking lost its slot (or its booking changed) since the
-/// schedule was read: the turn must be re-run.
-async fn apply_effect(
+/// Carry out one step of the turn's plan. False when a booking lost its slot (or its booking
+/// changed) since the schedule was read: the turn must be re-run.
+async fn carry_out(
     tx: &mut Tx,
     engine: &Engine,
     client_id: i64,
-    effect: &mut Effect,
-    seen: &[Booking],
+    step: Step,
     now: DateTime<Utc>,
-    renamed: &mut Vec<(BookingId, BookingId)>,
 ) -> Result<bool, StoreError> {
-    let profile = engine.profile();
-    let buffer = Duration::minutes(i64::from(profile.booking.buffer_minutes));
-    match effect {
-        Effect::BookingRequested { booking } => {
-            if tx.overlapping(&booking.slot, buffer, None).await?.is_some() {
-                return Ok(false);
-            }
-            if tx.booking_exists(&booking.id).await? {
-                let fresh = free_booking_id(tx, &booking.id).await?;
-                renamed.push((booking.id.clone(), fresh.clone()));
-                booking.id = fresh;
-            }
-            tx.insert_booking(booking, client_id, now).await?;
-            schedule_reminders(tx, engine, booking, client_id, now).await?;
-            crm_booking(tx, client_id, &booking.id, BookingChange::Created, now).await?;
+    match step {
+        Step::Free { slot, except } => {
+            let buffer = Duration::minutes(i64::from(engine.profile().booking.buffer_minutes));
+            return Ok(tx
+                .overlapping(&slot, buffer, except.as_ref())
+                .await?
+                .is_none());
         }
-        Effect::BookingMoved { id, to, .. } => {
-            if tx.overlapping(to, buffer, Some(id)).await?.is_some() {
-                return Ok(false);
-            }
-            if !tx.move_booking(id, to, now).await? {
-                return Ok(false);
-            }
-            tx.drop_reminders(id).await?;
-            if let Some(b) = seen.iter().find(|b| &b.id == id) {
-                let moved = Booking {
-                    slot: to.clone(),
-                    status: BookingStatus::Booked,
-                    ..b.clone()
-                };
-                schedule_reminders(tx, engine, &moved, client_id, now).await?;
-            }
-            crm_booking(tx, client_id, id, BookingChange::Moved, now).await?;
+        Step::Insert(booking) => tx.insert_booking(&booking, client_id, now).await?,
+        Step::Move { id, to } => return tx.move_booking(&id, &to, now).await,
+        Step::Status { id, status } => {
+            tx.set_status(&id, status, now).await?;
         }
-        Effect::BookingCancelled { id } => {
-            tx.set_status(id, BookingStatus::Cancelled, now).await?;
-            tx.drop_reminders(id).await?;
-            crm_booking(tx, client_id, id, BookingChange::Cancelled, now).await?;
+        Step::DropReminders(id) => {
+            tx.drop_reminders(&id).await?;
         }
-        Effect::BookingConfirmed { id } => {
-            tx.set_status(id, BookingStatus::Confirmed, now).await?;
-            crm_booking(tx, client_id, id, BookingChange::Confirmed, now).await?;
+        Step::Remind { booking, kind, at } => {
+            tx.insert_job(&NewJob {
+                client_id: Some(client_id),
+                booking: Some(&booking),
+                payload: &JobPayload::Reminder(ReminderDue {
+                    booking: booking.clone(),
+                    kind,
+                }),
+                due_at: at,
+            })
+            .await?;
         }
-        Effect::LeadQualified { lead } => {
-            let id = tx.insert_lead(client_id, lead, now).await?;
+        Step::Crm { booking, change } => crm_booking(tx, client_id, &booking, change, now).await?,
+        Step::Lead(lead) => {
+            let id = tx.insert_lead(client_id, &lead, now).await?;
             outbox(tx, client_id, None, &JobPayload::CrmLead { lead: id }, now).await?;
         }
-        Effect::ContactCaptured { contact } => tx.update_contact(client_id, contact).await?,
-        Effect::HandoffRequested { reason } => {
-            let payload = JobPayload::Handoff { reason: *reason };
-            outbox(tx, client_id, None, &payload, now).await?;
+        Step::Contact(contact) => tx.update_contact(client_id, &contact).await?,
+        Step::Handoff(reason) => {
+            outbox(tx, client_id, None, &JobPayload::Handoff { reason }, now).await?;
         }
     }
     Ok(true)
-}
-
-/// Jobs for the reminders of a booking made or moved at `now` (per profile, quiet hours
-/// respected, none in the past).
-pub(super) async fn schedule_reminders(
-    tx: &mut Tx,
-    engine: &Engine,
-    booking: &Booking,
-    client_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for due in reminders_for(engine.profile(), booking, now) {
-        let payload = JobPayload::Reminder(ReminderDue {
-            booking: booking.id.clone(),
-            kind: due.kind,
-        });
-        tx.insert_job(&NewJob {
-            client_id: Some(client_id),
-            booking: Some(&booking.id),
-            payload: &payload,
-            due_at: due.at,
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 /// An outbox job due at once.
@@ -228,12 +186,10 @@ pub(super) async fn crm_booking(
     Ok(())
 }
 
-/// The engine numbers bookings with 6 digits from a hash; when the number is taken, probe the
-/// following numbers for a free one (the reply text is rewritten to match).
+/// The engine numbers bookings with 6 digits from a hash; when the number is taken, the first
+/// free one of [`booking_numbers`] (the reply text is rewritten to match).
 async fn free_booking_id(tx: &mut Tx, taken: &BookingId) -> Result<BookingId, StoreError> {
-    let base: u64 = taken.as_str().parse().unwrap_or(0);
-    for step in 1..1_000_000u64 {
-        let candidate = BookingId(format!("{:06}", (base + step * 7_919) % 1_000_000));
+    for candidate in booking_numbers(taken) {
         if !tx.booking_exists(&candidate).await? {
             return Ok(candidate);
         }
