@@ -7,6 +7,8 @@
 //! network or 5xx failure as [`SendError::Transient`], and the outbox worker reschedules the
 //! job. The base URL is configurable so tests talk to a local emulator.
 
+pub use super::SendError;
+use super::{Ack, Arrival, Delivery, split_text, truncated};
 use crate::domain::{ChannelKind, ClientRef, Event, Inbound, Reply};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -74,6 +76,33 @@ impl Update {
     /// The dedup key of this update in the store.
     pub fn inbound_id(&self) -> String {
         format!("tg:{}", self.update_id)
+    }
+
+    /// The update as the server handles every channel's deliveries.
+    pub fn arrival(self) -> Arrival {
+        let inbound_id = self.inbound_id();
+        let ack = |callback_id| Ack::Telegram { callback_id };
+        let what = match self.kind {
+            UpdateKind::Inbound {
+                inbound,
+                callback_id,
+            } => Delivery::Inbound {
+                inbound,
+                ack: callback_id.map(ack),
+            },
+            UpdateKind::CallbackOnly { callback_id } => Delivery::AckOnly(ack(callback_id)),
+            UpdateKind::GroupReply {
+                chat_id,
+                text,
+                replied_to,
+            } => Delivery::GroupReply {
+                chat_id,
+                text,
+                replied_to,
+            },
+            UpdateKind::Ignored(why) => Delivery::Ignored(why),
+        };
+        Arrival { inbound_id, what }
     }
 }
 
@@ -192,7 +221,7 @@ fn cleaned(kind: UpdateKind) -> UpdateKind {
         } => {
             inbound.event = match inbound.event.cleaned() {
                 Event::Text { text } => Event::Text {
-                    text: truncated(text),
+                    text: truncated(text, MAX_TEXT, ChannelKind::Telegram),
                 },
                 other => other,
             };
@@ -299,47 +328,12 @@ fn callback_kind(cb: RawCallback, now: DateTime<Utc>, groups: &[i64]) -> UpdateK
     }
 }
 
-/// `text` cut to [`MAX_TEXT`] characters, with a note in the log.
-fn truncated(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT) {
-        tracing::warn!(
-            chars = text.chars().count(),
-            kept = MAX_TEXT,
-            "telegram text longer than the limit; the rest is not read"
-        );
-        text.truncate(cut);
-    }
-    text
-}
-
 /// A webhook secret Telegram accepts: 1–256 characters of `A-Z a-z 0-9 _ -`.
 pub fn valid_secret(secret: &str) -> bool {
     (1..=256).contains(&secret.len())
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Split `text` into pieces of at most `max` characters, preferring line breaks, then spaces.
-pub fn split_text(text: &str, max: usize) -> Vec<String> {
-    let max = max.max(1);
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while rest.chars().count() > max {
-        let cut = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-        let head = &rest[..cut];
-        let at = head
-            .rfind('\n')
-            .or_else(|| head.rfind(' '))
-            .filter(|&i| i > 0)
-            .unwrap_or(cut);
-        pieces.push(rest[..at].to_string());
-        rest = rest[at..].trim_start_matches(['\n', ' ']);
-    }
-    if !rest.is_empty() || pieces.is_empty() {
-        pieces.push(rest.to_string());
-    }
-    pieces
 }
 
 /// The `reply_markup` of a reply: an inline keyboard for buttons (one per row), or a "share
@@ -363,20 +357,6 @@ pub fn reply_markup(reply: &Reply) -> Option<Value> {
     })
 }
 
-/// Why a Bot API call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// 429: wait this many seconds before the next call.
-    #[error("rate limited by Telegram, retry after {0} s")]
-    RetryAfter(u64),
-    /// Network trouble or a 5xx: worth retrying.
-    #[error("telegram unavailable: {0}")]
-    Transient(String),
-    /// Telegram refused the call (bad chat, bot blocked, bad token): retrying will not help.
-    #[error("telegram refused: {0}")]
-    Permanent(String),
-}
-
 /// A thin Bot API client.
 #[derive(Debug, Clone)]
 pub struct TelegramApi {
@@ -388,15 +368,8 @@ pub struct TelegramApi {
 
 impl TelegramApi {
     pub fn new(config: &TelegramConfig) -> Result<TelegramApi, SendError> {
-        // reqwest is built without a bundled crypto provider; `main` installs ring, and so
-        // does this for library users (an error only means one is installed already).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| SendError::Permanent(format!("http client: {e}")))?;
         Ok(TelegramApi {
-            http,
+            http: super::http_client()?,
             base: config.api_url.trim_end_matches('/').to_string(),
             token: config.token.clone(),
             groups: config.groups.clone().into(),

@@ -25,13 +25,18 @@ impl DbArg {
 
 /// Run a store-backed command on a small runtime; errors exit with code 2.
 pub(crate) fn block_on(fut: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    block_on_code(async { fut.await.map(|()| ExitCode::SUCCESS) })
+}
+
+/// Like [`block_on`], for a command that picks its own exit code (1 for a failed check).
+pub(crate) fn block_on_code(fut: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
         .and_then(|rt| rt.block_on(fut));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => super::fail(&e),
     }
 }

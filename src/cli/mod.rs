@@ -6,6 +6,7 @@ mod calendar;
 mod crm;
 mod db;
 mod handoff;
+mod messengers;
 mod outbox;
 mod serve;
 mod telegram;
@@ -50,6 +51,12 @@ pub enum Command {
     /// Telegram: register the webhook.
     #[command(subcommand)]
     Telegram(telegram::TelegramCommand),
+    /// MAX: subscribe the webhook.
+    #[command(subcommand)]
+    Max(messengers::MaxCommand),
+    /// VK community messages: check the Callback API settings.
+    #[command(subcommand)]
+    Vk(messengers::VkCommand),
     /// Bookings: mark a past visit completed or no-show.
     #[command(subcommand)]
     Booking(booking::BookingCommand),
@@ -90,6 +97,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Handoff(cmd) => handoff::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Telegram(cmd) => telegram::run(cmd),
+        Command::Max(cmd) => messengers::run_max(cmd),
+        Command::Vk(cmd) => messengers::run_vk(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
         Command::Import => not_yet("import"),

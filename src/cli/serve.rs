@@ -3,7 +3,9 @@
 //! environment, never from flags.
 
 use super::db::DbArg;
+use crate::channels::max::{self, MaxConfig};
 use crate::channels::telegram::{DEFAULT_API_URL, TelegramConfig, valid_secret};
+use crate::channels::vk::VkConfig;
 use crate::crm::bitrix24::{Bitrix24, mask_webhook};
 use crate::crm::lead::Mapping;
 use crate::server::{self, Bitrix24Config, Clock, ServeConfig};
@@ -111,6 +113,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
              managers; remove it from the groups"
         );
     }
+    let max = MaxConfig::from_env();
+    if let Some(secret) = max.as_ref().and_then(|m| m.secret.as_deref())
+        && !max::valid_secret(secret)
+    {
+        anyhow::bail!(
+            "BOT_MAX_SECRET must be 5-256 characters of A-Z, a-z, 0-9, _ and - (MAX refuses any other secret)"
+        );
+    }
+    let vk = VkConfig::from_env()?;
     let bitrix24 = bitrix24_config(args.bitrix24_reconcile_minutes)?;
     let crm_base = bitrix24
         .client
@@ -123,6 +134,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         db_url: args.db.url.clone(),
         listen: args.listen,
         telegram: telegram.clone(),
+        max: max.clone(),
+        vk: vk.clone(),
         clock: args.now.map_or(Clock::System, Clock::starting_at),
         worker_interval: Duration::from_secs(1),
         telegram_polling: args.telegram_polling,
@@ -140,6 +153,24 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             "telegram: on, but BOT_TELEGRAM_SECRET is not set: every webhook call is refused"
         ),
         Some(_) => eprintln!("telegram: webhook at POST http://{addr}/webhooks/telegram"),
+    }
+    match &max {
+        None => eprintln!("max: off (set BOT_MAX_TOKEN to turn it on)"),
+        Some(m) if m.secret.is_none() => {
+            eprintln!("max: on, but BOT_MAX_SECRET is not set: every webhook call is refused")
+        }
+        Some(_) => eprintln!(
+            "max: webhook at POST http://{addr}/webhooks/max (register it with `bot max subscribe --url URL`)"
+        ),
+    }
+    match &vk {
+        None => eprintln!("vk: off (set BOT_VK_TOKEN to turn it on)"),
+        Some(v) if v.secret.is_none() || v.confirmation.is_none() => eprintln!(
+            "vk: on, but BOT_VK_SECRET and BOT_VK_CONFIRMATION must both be set: until then the Callback API is refused"
+        ),
+        Some(_) => eprintln!(
+            "vk: Callback API at POST http://{addr}/webhooks/vk (check it with `bot vk check`)"
+        ),
     }
     match &crm_base {
         None => eprintln!(

@@ -6,6 +6,7 @@
 //! (nothing was run) or a server that cannot be reached.
 
 use crate::config::{self, Profile};
+use crate::domain::ChannelKind;
 use crate::engine::Engine;
 use crate::spec::coverage::{Coverage, Seen, coverage};
 use crate::spec::load::{self, Parsed};
@@ -61,6 +62,11 @@ pub struct DialogsArgs {
     /// With --target: seconds to wait for each HTTP answer.
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout: u64,
+    /// Replay every dialog as if its client wrote on this channel (telegram, max, vk, web,
+    /// instagram) — the same conversation must hold everywhere. Dialogs on a channel that
+    /// gives the client's phone (whatsapp) keep theirs.
+    #[arg(long, value_name = "CHANNEL", value_parser = parse_channel)]
+    pub channel: Option<ChannelKind>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -77,6 +83,13 @@ struct Loaded {
     /// The same business without a managers' channel (`managers: false` in a dialog).
     engine_alone: Engine,
     vocab: Vocabulary,
+}
+
+fn parse_channel(s: &str) -> Result<ChannelKind, String> {
+    ChannelKind::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = ChannelKind::ALL.iter().map(|c| c.as_str()).collect();
+        format!("unknown channel {s:?} (expected one of {})", all.join(", "))
+    })
 }
 
 fn load_profile(r: &ProfileRef) -> Result<Profile, String> {
@@ -127,7 +140,15 @@ pub fn run(args: DialogsArgs) -> ExitCode {
     let mut parsed: Vec<Parsed> = Vec::new();
     for f in &files {
         match load::parse_file(f) {
-            Ok(p) => parsed.push(p),
+            Ok(mut p) => {
+                if let Some(channel) = args.channel {
+                    let own = p.spec.channel.unwrap_or(ChannelKind::Telegram);
+                    if !own.provides_phone() {
+                        p.spec.channel = Some(channel);
+                    }
+                }
+                parsed.push(p)
+            }
             Err(e) => errors.push(e),
         }
     }

@@ -34,16 +34,18 @@ pub enum LeadChannel {
     Instagram,
     Web,
     Vk,
+    Max,
     Phone,
 }
 
 impl LeadChannel {
-    pub const ALL: [LeadChannel; 6] = [
+    pub const ALL: [LeadChannel; 7] = [
         LeadChannel::Telegram,
         LeadChannel::Whatsapp,
         LeadChannel::Instagram,
         LeadChannel::Web,
         LeadChannel::Vk,
+        LeadChannel::Max,
         LeadChannel::Phone,
     ];
 
@@ -54,6 +56,7 @@ impl LeadChannel {
             LeadChannel::Instagram => "instagram",
             LeadChannel::Web => "web",
             LeadChannel::Vk => "vk",
+            LeadChannel::Max => "max",
             LeadChannel::Phone => "phone",
         }
     }
@@ -73,6 +76,7 @@ impl LeadChannel {
             LeadChannel::Instagram => "Instagram",
             LeadChannel::Web => "веб-чат",
             LeadChannel::Vk => "ВКонтакте",
+            LeadChannel::Max => "MAX",
             LeadChannel::Phone => "телефон",
         }
     }
@@ -85,6 +89,8 @@ impl From<ChannelKind> for LeadChannel {
             ChannelKind::Whatsapp => LeadChannel::Whatsapp,
             ChannelKind::Instagram => LeadChannel::Instagram,
             ChannelKind::Web => LeadChannel::Web,
+            ChannelKind::Max => LeadChannel::Max,
+            ChannelKind::Vk => LeadChannel::Vk,
         }
     }
 }

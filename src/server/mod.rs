@@ -24,7 +24,10 @@ pub use error::ApiError;
 pub use listen::HttpTimeouts;
 pub use metrics::Metrics;
 
+use crate::channels::Channels;
+use crate::channels::max::{MaxApi, MaxConfig};
 use crate::channels::telegram::{TelegramApi, TelegramConfig};
+use crate::channels::vk::{VkApi, VkConfig};
 use crate::config::Profile;
 use crate::engine::Engine;
 use crate::store::{Store, StoreError};
@@ -42,6 +45,10 @@ pub struct ServeConfig {
     pub db_url: String,
     pub listen: SocketAddr,
     pub telegram: Option<TelegramConfig>,
+    /// MAX (`BOT_MAX_*`): on when its token is set.
+    pub max: Option<MaxConfig>,
+    /// VK community messages (`BOT_VK_*`): on when its token is set.
+    pub vk: Option<VkConfig>,
     pub clock: Clock,
     /// How often the worker looks for due jobs when nothing wakes it.
     pub worker_interval: Duration,
@@ -64,8 +71,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("telegram: {0}")]
-    Telegram(#[from] crate::channels::telegram::SendError),
+    #[error("channel: {0}")]
+    Channel(#[from] crate::channels::SendError),
 }
 
 /// The state every handler and the worker share.
@@ -74,8 +81,13 @@ pub struct App {
     pub engine: Engine,
     pub clock: Clock,
     pub metrics: Metrics,
-    pub telegram: Option<TelegramApi>,
+    /// The messengers that are on.
+    pub channels: Channels,
     pub telegram_secret: Option<String>,
+    /// `BOT_MAX_SECRET`: MAX's `X-Max-Bot-Api-Secret`; None refuses every MAX call.
+    pub max_secret: Option<String>,
+    /// The VK Callback API settings (secret, confirmation, community).
+    pub vk: Option<VkConfig>,
     pub managers_chat: Option<i64>,
     /// Wakes the worker when new outbox jobs were written.
     pub wake: Notify,
@@ -85,8 +97,8 @@ pub struct App {
     /// Makes web inbound ids unique within this process (with the start time).
     pub seq: AtomicU64,
     pub started: i64,
-    /// When the worker last sent to each Telegram chat (one message per second per chat).
-    pace: std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+    /// When the worker last sent to each chat (Telegram: one message per second per chat).
+    pace: std::sync::Mutex<std::collections::HashMap<crate::domain::ClientRef, std::time::Instant>>,
     /// Liveness of the send worker for `/readyz`.
     pub(crate) worker_beat: Beat,
     /// How often the worker looks for due jobs when nothing wakes it.
@@ -149,7 +161,11 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
             url: config.db_url.clone(),
             source,
         })?;
-    let telegram = config.telegram.as_ref().map(TelegramApi::new).transpose()?;
+    let channels = Channels {
+        telegram: config.telegram.as_ref().map(TelegramApi::new).transpose()?,
+        max: config.max.as_ref().map(MaxApi::new).transpose()?,
+        vk: config.vk.as_ref().map(VkApi::new).transpose()?,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -170,8 +186,10 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         },
         clock: config.clock,
         metrics: Metrics::default(),
-        telegram,
+        channels,
         telegram_secret: config.telegram.and_then(|t| t.secret),
+        max_secret: config.max.and_then(|m| m.secret),
+        vk: config.vk,
         managers_chat: config.managers_chat,
         wake: Notify::new(),
         bitrix24: config.bitrix24,

@@ -4,7 +4,7 @@
 //! committed, and an update fetched again after a restart is a duplicate `update_id` there.
 
 use super::App;
-use super::routes::handle_update;
+use super::routes::handle_arrival;
 use crate::channels::telegram::{SendError, parse_updates};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ const POLL_TIMEOUT: u64 = 25;
 pub const MAX_UPDATE_ATTEMPTS: u32 = 5;
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let Some(api) = app.telegram.clone() else {
+    let Some(api) = app.channels.telegram.clone() else {
         return;
     };
     if let Err(e) = api.delete_webhook().await {
@@ -41,7 +41,8 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 let mut failed = None;
                 for update in updates {
                     let id = update.update_id;
-                    let Err(e) = handle_update(&app, &api, update, Instant::now()).await else {
+                    let Err(e) = handle_arrival(&app, update.arrival(), Instant::now()).await
+                    else {
                         continue;
                     };
                     app.metrics.error("telegram_polling");

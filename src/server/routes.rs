@@ -6,8 +6,9 @@
 
 use super::error::ApiError;
 use super::{App, handoff};
-use crate::channels::telegram::{self, TelegramApi, UpdateKind};
+use crate::channels::telegram;
 use crate::channels::web::{WebMessage, WebOutbound, WebPoll, WebResponse, WebUpdates};
+use crate::channels::{Arrival, Delivery, max, same_secret, vk};
 use crate::domain::{ChannelKind, ClientRef, Event, Inbound};
 use crate::engine::Owner;
 use crate::store::{Handled, StoredMessage};
@@ -32,6 +33,8 @@ pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
         .route("/", get(chat_page))
         .route("/api/v1/messages", post(web_message).get(web_updates))
         .route("/webhooks/telegram", post(telegram_webhook))
+        .route("/webhooks/max", post(max_webhook))
+        .route("/webhooks/vk", post(vk_webhook))
         .route("/webhooks/bitrix24", post(super::crm::webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -245,16 +248,6 @@ async fn web_updates(
     result.map(Json)
 }
 
-/// Constant-time comparison of the webhook secret.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 /// `POST /webhooks/telegram`: verified by the secret header, deduplicated by `update_id`,
 /// stored before the 200; replies leave through the outbox.
 async fn telegram_webhook(
@@ -276,45 +269,133 @@ async fn telegram_update(
     body: Result<Bytes, BytesRejection>,
     received: Instant,
 ) -> Result<(), ApiError> {
-    let Some(api) = &app.telegram else {
+    let Some(api) = &app.channels.telegram else {
         return Err(ApiError::NotFound("telegram is not configured"));
     };
-    let given = headers
-        .get(telegram::SECRET_HEADER)
-        .map(axum::http::HeaderValue::as_bytes);
-    match (given, &app.telegram_secret) {
-        (Some(given), Some(secret)) if same_secret(given, secret.as_bytes()) => {}
-        _ => return Err(ApiError::Unauthorized),
+    verify_header(
+        headers,
+        telegram::SECRET_HEADER,
+        app.telegram_secret.as_deref(),
+    )?;
+    let body = body_bytes(body)?;
+    let update = telegram::parse_update(&body, app.clock.now(), api.groups())
+        .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
+    handle_arrival(app, update.arrival(), received).await
+}
+
+/// The secret header of a webhook call equals the configured secret (constant time); a
+/// missing header, a wrong one, or no secret configured refuses the call.
+fn verify_header(headers: &HeaderMap, name: &str, secret: Option<&str>) -> Result<(), ApiError> {
+    let given = headers.get(name).map(axum::http::HeaderValue::as_bytes);
+    match (given, secret) {
+        (Some(given), Some(secret)) if same_secret(given, secret.as_bytes()) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
     }
-    let body = body.map_err(|r| {
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(MAX_BODY)
         } else {
             ApiError::BadRequest(r.body_text())
         }
-    })?;
-    let update = telegram::parse_update(&body, app.clock.now(), api.groups())
-        .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
-    handle_update(app, api, update, received).await
+    })
 }
 
-/// Process one Telegram update, from the webhook or from polling: store and run the turn,
-/// then acknowledge a button press. A redelivered `update_id` does nothing at all, not even
-/// the acknowledgement (Telegram refuses a second answer to one press).
-pub(super) async fn handle_update(
+/// `POST /webhooks/max`: verified by `X-Max-Bot-Api-Secret`, deduplicated by the message id
+/// (MAX redelivers until it gets a 200), stored before the 200.
+async fn max_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let received = Instant::now();
+    let result = async {
+        if app.channels.max.is_none() {
+            return Err(ApiError::NotFound("max is not configured"));
+        }
+        verify_header(&headers, max::SECRET_HEADER, app.max_secret.as_deref())?;
+        let body = body_bytes(body)?;
+        let arrival = max::parse_update(&body, app.clock.now())
+            .map_err(|e| ApiError::BadRequest(format!("not a MAX update: {e}")))?;
+        handle_arrival(&app, arrival, received).await
+    }
+    .await;
+    if let Err(e) = &result {
+        app.metrics.error(e.code());
+    }
+    result.map(|()| Json(json!({ "ok": true })))
+}
+
+/// `POST /webhooks/vk`: the Callback API. The confirmation call is answered with the
+/// confirmation string; every other call must carry the community's secret in its body, is
+/// deduplicated by `event_id`, stored, and only then answered `ok` (VK resends anything else).
+async fn vk_webhook(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let received = Instant::now();
+    let result = vk_call(&app, body, received).await;
+    match result {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(e) => {
+            app.metrics.error(e.code());
+            e.into_response()
+        }
+    }
+}
+
+async fn vk_call(
     app: &Arc<App>,
-    api: &TelegramApi,
-    update: telegram::Update,
+    body: Result<Bytes, BytesRejection>,
+    received: Instant,
+) -> Result<String, ApiError> {
+    let (Some(config), Some(_)) = (&app.vk, &app.channels.vk) else {
+        return Err(ApiError::NotFound("vk is not configured"));
+    };
+    let body = body_bytes(body)?;
+    let call = vk::parse_call(&body)
+        .map_err(|e| ApiError::BadRequest(format!("not a VK Callback API call: {e}")))?;
+    if config
+        .group_id
+        .is_some_and(|g| call.group_id.is_some_and(|c| c != g))
+    {
+        tracing::warn!("vk call for another community refused");
+        return Err(ApiError::Unauthorized);
+    }
+    let secret_ok = match (&call.secret, &config.secret) {
+        (Some(given), Some(secret)) => same_secret(given.as_bytes(), secret.as_bytes()),
+        // The confirmation call may come without the secret; nothing else may.
+        (None, _) => call.kind == "confirmation",
+        (Some(_), None) => false,
+    };
+    if !secret_ok {
+        tracing::warn!("vk call with a wrong or missing secret refused");
+        return Err(ApiError::Unauthorized);
+    }
+    if call.kind == "confirmation" {
+        return config.confirmation.clone().ok_or(ApiError::NotFound(
+            "the VK confirmation string is not set: set BOT_VK_CONFIRMATION",
+        ));
+    }
+    handle_arrival(app, call.arrival(app.clock.now()), received).await?;
+    Ok("ok".to_string())
+}
+
+/// Handle one delivery of any channel, from a webhook or from polling: store and run the turn,
+/// then answer a button press. A redelivered id does nothing at all, not even the answer
+/// (Telegram refuses a second answer to one press).
+pub(super) async fn handle_arrival(
+    app: &Arc<App>,
+    arrival: Arrival,
     received: Instant,
 ) -> Result<(), ApiError> {
     let now = app.clock.now();
-    let inbound_id = update.inbound_id();
-    let (inbound, callback_id) = match update.kind {
-        UpdateKind::Ignored(why) => {
-            tracing::debug!(update_id = update.update_id, why, "telegram update ignored");
+    let Arrival { inbound_id, what } = arrival;
+    let (inbound, ack) = match what {
+        Delivery::Ignored(why) => {
+            tracing::debug!(inbound_id, why, "delivery ignored");
             return Ok(());
         }
-        UpdateKind::GroupReply {
+        Delivery::GroupReply {
             chat_id,
             text,
             replied_to,
@@ -324,15 +405,19 @@ pub(super) async fn handle_update(
             }
             return Ok(());
         }
-        UpdateKind::CallbackOnly { callback_id } => (None, Some(callback_id)),
-        UpdateKind::Inbound {
-            inbound,
-            callback_id,
-        } => (Some(inbound), callback_id),
+        Delivery::Stopped(client) => {
+            if app.store.claim_inbound(&inbound_id, now).await? {
+                let dropped = app.store.client_stopped(&client, now).await?;
+                tracing::info!(channel = %client.channel, dropped, "client stopped the bot: reminders dropped");
+            }
+            return Ok(());
+        }
+        Delivery::AckOnly(ack) => (None, Some(ack)),
+        Delivery::Inbound { inbound, ack } => (Some(inbound), ack),
     };
     let new = match &inbound {
         Some(inbound) => {
-            app.metrics.message_in(ChannelKind::Telegram);
+            app.metrics.message_in(inbound.client.channel);
             let outcome = app
                 .store
                 .process_inbound(&app.engine, &inbound_id, inbound, now)
@@ -351,15 +436,14 @@ pub(super) async fn handle_update(
         }
         None => app.store.claim_inbound(&inbound_id, now).await?,
     };
-    if let Some(id) = callback_id.filter(|_| new) {
-        // The client shows a progress bar until the press is answered; answer without
+    if let Some(ack) = ack.filter(|_| new) {
+        // The client shows a progress indicator until the press is answered; answer without
         // holding up the webhook's answer.
-        let api = api.clone();
         let app = Arc::clone(app);
         tokio::spawn(async move {
-            if let Err(e) = api.answer_callback(&id).await {
-                tracing::warn!(error = %e, "answerCallbackQuery failed");
-                app.metrics.error("telegram_send");
+            if let Err(e) = app.channels.answer(&ack).await {
+                tracing::warn!(error = %e, "answering a button press failed");
+                app.metrics.error("ack_failed");
             }
         });
     }
@@ -407,7 +491,7 @@ fn forward_during_handoff(app: &App, inbound: &Inbound, turn: &crate::engine::Tu
     if turn.conversation.owner != Owner::Human || handed_now || !turn.replies.is_empty() {
         return;
     }
-    let (Some(api), Some(chat)) = (app.telegram.clone(), app.managers_chat) else {
+    let (Some(api), Some(chat)) = (app.channels.telegram.clone(), app.managers_chat) else {
         return;
     };
     let text = match &inbound.event {

@@ -1,16 +1,17 @@
 //! The background worker of `bot serve`: runs due reminder and no-show turns (`run_due`) and
-//! delivers the outbox `send` jobs through their channels — web replies were already returned
-//! in the HTTP response, so they are only closed; Telegram replies go out via `sendMessage`.
-//! Failures are retried with the store's [`RetryPolicy::SEND`] (a 429's `retry_after`
-//! honoured) and dead-lettered once its attempts are used up. Jobs of one client go out in order, one Telegram message per second
-//! per chat; different clients are served in parallel. It wakes on new outbox jobs or every
-//! interval, and stops between jobs when shutdown is signalled. A Telegram send is recorded as
-//! started just before the call, so a crash mid-send dead-letters the job instead of sending
-//! it twice.
+//! delivers the outbox `send` jobs through their client's channel (`channels::Sender`) — web
+//! replies were already returned in the HTTP response, so they are only closed. Failures are
+//! retried with the store's [`RetryPolicy::SEND`] (a rate limit's pause honoured) and
+//! dead-lettered once its attempts are used up. Jobs of one client go out in order (Telegram:
+//! one message per second per chat); different clients are served in parallel. It wakes on
+//! new outbox jobs or every interval, and stops between jobs when shutdown is signalled. A send
+//! to a channel that cannot recognise a repeat (Telegram, MAX) is recorded as started just
+//! before the call, so a crash mid-send dead-letters the job instead of sending it twice; VK
+//! recognises its `random_id`, so such a send simply goes again.
 
 use super::{App, handoff};
-use crate::channels::telegram::SendError;
-use crate::domain::{ChannelKind, HandoffReason, Reply};
+use crate::channels::{NoSender, SendError, Sender};
+use crate::domain::{ChannelKind, ClientRef, HandoffReason, Reply};
 use crate::store::{Fate, Job, JobKind, JobPayload, RetryPolicy, StoreError};
 use chrono::Duration as ChronoDuration;
 use std::collections::{HashMap, VecDeque};
@@ -22,8 +23,6 @@ use tokio::task::JoinSet;
 /// How long a claimed job is ours before another worker may take it.
 const LEASE_SECONDS: i64 = 60;
 const BATCH: usize = 50;
-/// Telegram's advice: at most one message per second in one chat.
-const PER_CHAT_GAP: Duration = Duration::from_secs(1);
 
 /// Outbox jobs waiting per client (a job without a client is its own queue); each queue has
 /// one task delivering it in order.
@@ -163,21 +162,25 @@ async fn deliver_queue(app: &App, stop: &watch::Receiver<bool>, queues: &Queues,
     }
 }
 
-/// Telegram asks for at most one message per second in a chat: wait until a second has
-/// passed since the last one to `chat`.
-async fn pace(app: &App, chat: i64) {
-    let wait = app.pace.lock().ok().and_then(|last| {
-        last.get(&chat)
-            .map(|t| PER_CHAT_GAP.saturating_sub(t.elapsed()))
-    });
+/// Wait until `gap` has passed since the last message to `client` (Telegram asks for at most
+/// one message per second in one chat).
+async fn pace(app: &App, client: &ClientRef, gap: Duration) {
+    if gap.is_zero() {
+        return;
+    }
+    let wait = app
+        .pace
+        .lock()
+        .ok()
+        .and_then(|last| last.get(client).map(|t| gap.saturating_sub(t.elapsed())));
     if let Some(wait) = wait.filter(|w| !w.is_zero()) {
         tokio::time::sleep(wait).await;
     }
     if let Ok(mut last) = app.pace.lock() {
         if last.len() > 10_000 {
-            last.retain(|_, t| t.elapsed() < PER_CHAT_GAP);
+            last.retain(|_, t| t.elapsed() < gap);
         }
-        last.insert(chat, Instant::now());
+        last.insert(client.clone(), Instant::now());
     }
 }
 
@@ -224,64 +227,58 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, StoreError> {
     if out.sent_at.is_some() {
         return Ok(Fate::Done.into());
     }
-    match out.client.channel {
-        ChannelKind::Web => {
-            // Returned in the HTTP response (or lost with it): nothing to push.
-            Ok(Fate::Sent(message).into())
-        }
-        ChannelKind::Telegram => {
-            let Some(api) = &app.telegram else {
-                return Ok(not_configured("telegram"));
-            };
-            let Ok(chat_id) = out.client.id.parse::<i64>() else {
-                return Ok(Fate::Dead(format!("bad chat id {:?}", out.client.id)).into());
-            };
-            let reply = out
-                .payload
-                .as_deref()
-                .and_then(|p| serde_json::from_str::<Reply>(p).ok())
-                .unwrap_or(Reply {
-                    text: out.text.clone(),
-                    buttons: Vec::new(),
-                    template: None,
-                    request_contact: false,
-                });
-            pace(app, chat_id).await;
-            if let Some(interrupted) = start_send(app, job).await? {
-                return Ok(interrupted);
-            }
-            let sent = api.send_reply(chat_id, &reply).await;
-            if sent.is_ok() {
-                app.metrics.messages_out(ChannelKind::Telegram, 1);
-                return Ok(Fate::Sent(message).into());
-            }
-            Ok(attempt_of(app, sent))
-        }
-        other => Ok(not_configured(other.as_str())),
+    let sender = match app.channels.sender(out.client.channel) {
+        Ok(sender) => sender,
+        // Returned in the HTTP response (or lost with it): nothing to push.
+        Err(NoSender::InResponse) => return Ok(Fate::Sent(message).into()),
+        Err(NoSender::Off(variable)) => return Ok(not_configured(out.client.channel, variable)),
+    };
+    let reply = out
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Reply>(p).ok())
+        .unwrap_or(Reply {
+            text: out.text.clone(),
+            buttons: Vec::new(),
+            template: None,
+            request_contact: false,
+        });
+    pace(app, &out.client, sender.per_chat_gap()).await;
+    if !sender.deduplicates()
+        && let Some(interrupted) = start_send(app, job).await?
+    {
+        return Ok(interrupted);
     }
+    let sent = sender.send(&out.client.id, &reply, job.id).await;
+    if sent.is_ok() {
+        app.metrics.messages_out(sender.kind(), 1);
+        return Ok(Fate::Sent(message).into());
+    }
+    Ok(attempt_of(app, sender, sent))
 }
 
 /// A channel that cannot send now: tried again in ten minutes (its settings may come).
-fn not_configured(channel: &str) -> Attempt {
+fn not_configured(channel: ChannelKind, variable: &str) -> Attempt {
     Attempt {
-        fate: Fate::Retry(format!("{channel} is not configured")),
+        fate: Fate::Retry(format!("{channel} is not configured: set {variable}")),
         pause: ChronoDuration::minutes(10),
     }
 }
 
-/// What a Telegram send result means for its job.
-fn attempt_of(app: &App, sent: Result<(), SendError>) -> Attempt {
+/// What a send result means for its job.
+fn attempt_of(app: &App, sender: Sender<'_>, sent: Result<(), SendError>) -> Attempt {
+    let channel = sender.kind();
     match sent {
         Ok(()) => Fate::Done.into(),
         Err(SendError::RetryAfter(secs)) => {
-            app.metrics.error("telegram_rate_limited");
+            app.metrics.error(rate_limited(channel));
             Attempt {
                 fate: Fate::Retry(format!("429 retry after {secs} s")),
                 pause: ChronoDuration::seconds(i64::try_from(secs).unwrap_or(60).max(1)),
             }
         }
         Err(SendError::Transient(e)) => {
-            app.metrics.error("telegram_send");
+            app.metrics.error(send_failed(channel));
             Fate::Retry(e).into()
         }
         Err(SendError::Permanent(e)) => Fate::Dead(e).into(),
@@ -299,7 +296,7 @@ async fn notify_managers(
         // shows the call back. Nothing to deliver, nothing to dead-letter.
         return Ok(Fate::Done.into());
     }
-    let (Some(api), Some(chat)) = (&app.telegram, app.managers_chat) else {
+    let (Some(api), Some(chat)) = (&app.channels.telegram, app.managers_chat) else {
         return Ok(Fate::Dead(
             "no managers chat: set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID".into(),
         )
@@ -319,7 +316,7 @@ async fn notify_managers(
         return Ok(interrupted);
     }
     let sent = api.send_reply(chat, &reply).await;
-    Ok(attempt_of(app, sent))
+    Ok(attempt_of(app, Sender::Telegram(api), sent))
 }
 
 /// Telegram cannot deduplicate a `sendMessage`, so a send is recorded as started before the
@@ -337,4 +334,24 @@ async fn start_send(app: &App, job: &Job) -> Result<Option<Attempt>, StoreError>
     }
     let started = app.store.start_send(job.id, app.clock.now()).await?;
     Ok((!started).then(|| Fate::Done.into()))
+}
+
+/// The metric label of a rate-limited channel.
+fn rate_limited(channel: ChannelKind) -> &'static str {
+    match channel {
+        ChannelKind::Telegram => "telegram_rate_limited",
+        ChannelKind::Max => "max_rate_limited",
+        ChannelKind::Vk => "vk_rate_limited",
+        ChannelKind::Web | ChannelKind::Whatsapp | ChannelKind::Instagram => "rate_limited",
+    }
+}
+
+/// The metric label of a failed send.
+fn send_failed(channel: ChannelKind) -> &'static str {
+    match channel {
+        ChannelKind::Telegram => "telegram_send",
+        ChannelKind::Max => "max_send",
+        ChannelKind::Vk => "vk_send",
+        ChannelKind::Web | ChannelKind::Whatsapp | ChannelKind::Instagram => "send",
+    }
 }

@@ -192,6 +192,22 @@ impl Store {
         Ok(Some(id))
     }
 
+    /// The client stopped the bot on their channel (MAX `bot_stopped`, VK `message_deny`):
+    /// their pending reminders and follow-ups are dropped. How many; 0 for an unknown client.
+    pub async fn client_stopped(
+        &self,
+        client: &ClientRef,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let dropped = match tx.find_client(client).await? {
+            Some(id) => tx.drop_client_turns(id).await?,
+            None => 0,
+        };
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
     /// Give up on a job for good (dead letter): it is closed with `error` as the reason.
     pub async fn fail_job(
         &self,

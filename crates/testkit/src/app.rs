@@ -1,9 +1,13 @@
 //! `spawn_app`: the real server on 127.0.0.1:0 with a fresh SQLite file in a temp dir, the
 //! demo salon, and a clock started at Friday 20 Nov 2026, 10:00 in Novosibirsk (03:00 UTC).
 
+use crate::max::MaxEmulator;
 pub use crate::pg::PgSchema;
 use crate::telegram::TelegramEmulator;
+use crate::vk::VkEmulator;
+use bot::channels::max::MaxConfig;
 use bot::channels::telegram::TelegramConfig;
+use bot::channels::vk::VkConfig;
 use bot::server::{self, Bitrix24Config, Clock, HttpTimeouts, ServeConfig};
 use bot::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
@@ -21,6 +25,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db_url: String,
     pub telegram: Option<TelegramEmulator>,
+    /// The MAX emulator, when MAX is on.
+    pub max: Option<MaxEmulator>,
+    /// The VK emulator, when VK is on.
+    pub vk: Option<VkEmulator>,
     /// The server's clock: `clock.advance(…)` moves it forward.
     pub clock: Clock,
     bitrix24: Bitrix24Config,
@@ -129,6 +137,56 @@ async fn spawn_on(
     spawn_opts(dir, emulator, start, polling, bitrix24, None, |_| {}).await
 }
 
+/// Telegram, MAX and VK on, each against its emulator, with the managers' Telegram chat.
+pub async fn spawn_with_messengers() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let telegram = TelegramEmulator::start(TOKEN).await;
+    let (max, vk) = (MaxEmulator::start().await, VkEmulator::start().await);
+    start_messengers(dir, Some(telegram), max, vk, friday_10am(), None).await
+}
+
+/// The server with MAX and VK on (and Telegram when given), on the database in `dir` or at
+/// `db_url`.
+pub async fn start_messengers(
+    dir: tempfile::TempDir,
+    telegram: Option<TelegramEmulator>,
+    max: MaxEmulator,
+    vk: VkEmulator,
+    start: DateTime<Utc>,
+    db_url: Option<String>,
+) -> TestApp {
+    let (max_url, vk_url) = (max.url(), vk.url());
+    let bitrix24 = Bitrix24Config::default();
+    let mut app = spawn_opts(dir, telegram, start, false, bitrix24, db_url, |c| {
+        c.max = Some(messenger_max(max_url));
+        c.vk = Some(messenger_vk(vk_url));
+    })
+    .await;
+    app.max = Some(max);
+    app.vk = Some(vk);
+    app
+}
+
+/// The MAX settings of a test server talking to the emulator at `url`.
+pub fn messenger_max(url: String) -> MaxConfig {
+    MaxConfig {
+        token: crate::max::TOKEN.into(),
+        secret: Some(crate::max::SECRET.into()),
+        api_url: url,
+    }
+}
+
+/// The VK settings of a test server talking to the emulator at `url`.
+pub fn messenger_vk(url: String) -> VkConfig {
+    VkConfig {
+        token: crate::vk::TOKEN.into(),
+        group_id: Some(crate::vk::GROUP_ID),
+        secret: Some(crate::vk::SECRET.into()),
+        confirmation: Some(crate::vk::CONFIRMATION.into()),
+        api_url: url,
+    }
+}
+
 /// The web-only server without a managers' channel: hand-offs become call backs.
 pub async fn spawn_without_managers() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -172,6 +230,8 @@ async fn spawn_opts(
             api_url: e.url(),
             groups: Vec::new(),
         }),
+        max: None,
+        vk: None,
         clock: clock.clone(),
         worker_interval: Duration::from_millis(100),
         telegram_polling: polling,
@@ -196,6 +256,8 @@ async fn spawn_opts(
         http: reqwest::Client::new(),
         db_url,
         telegram: emulator,
+        max: None,
+        vk: None,
         clock,
         bitrix24,
         polling,
@@ -252,6 +314,27 @@ impl TestApp {
             req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
         }
         req.send().await.expect("request").status().as_u16()
+    }
+
+    /// The MAX emulator (the app was spawned with messengers).
+    pub fn max(&self) -> &MaxEmulator {
+        self.max.as_ref().expect("spawned with MAX")
+    }
+
+    /// The VK emulator (the app was spawned with messengers).
+    pub fn vk(&self) -> &VkEmulator {
+        self.vk.as_ref().expect("spawned with VK")
+    }
+
+    /// Deliver a MAX update to the webhook with the right secret; the status.
+    pub async fn max_update(&self, update: &Value) -> u16 {
+        let url = self.url("/webhooks/max");
+        crate::max::deliver(&self.http, &url, Some(crate::max::SECRET), update).await
+    }
+
+    /// Deliver a VK Callback API call to the webhook: (status, body).
+    pub async fn vk_call(&self, call: &Value) -> (u16, String) {
+        crate::vk::deliver(&self.http, &self.url("/webhooks/vk"), call).await
     }
 
     pub fn emulator(&self) -> &TelegramEmulator {
@@ -321,6 +404,8 @@ impl TestApp {
         Stopped {
             db_url: self.db_url.clone(),
             telegram: self.telegram.take(),
+            max: self.max.take(),
+            vk: self.vk.take(),
             polling: self.polling,
             dir: self._dir,
         }
@@ -349,13 +434,20 @@ impl TestApp {
 pub struct Stopped {
     pub db_url: String,
     telegram: Option<TelegramEmulator>,
+    max: Option<MaxEmulator>,
+    vk: Option<VkEmulator>,
     polling: bool,
     dir: tempfile::TempDir,
 }
 
 impl Stopped {
     pub async fn start_at(self, start: DateTime<Utc>, bitrix24: Bitrix24Config) -> TestApp {
-        spawn_on(self.dir, self.telegram, start, self.polling, bitrix24).await
+        match (self.max, self.vk) {
+            (Some(max), Some(vk)) => {
+                start_messengers(self.dir, self.telegram, max, vk, start, None).await
+            }
+            _ => spawn_on(self.dir, self.telegram, start, self.polling, bitrix24).await,
+        }
     }
 }
 

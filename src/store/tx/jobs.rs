@@ -105,6 +105,24 @@ impl Tx {
             .rows_affected()))
     }
 
+    /// Remove the pending reminder and follow-up turns of a client (they stopped the bot).
+    pub(in crate::store) async fn drop_client_turns(
+        &mut self,
+        client_id: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = self.pick(
+            "DELETE FROM jobs WHERE client_id = $1 AND kind IN ('reminder', 'no_show') \
+             AND done_at IS NULL",
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE client_id = $1 \
+             AND kind IN ('reminder', 'no_show') AND done_at IS NULL FOR UPDATE SKIP LOCKED)",
+        );
+        Ok(on!(self, |c| sqlx::query(sql)
+            .bind(client_id)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+
     /// The earliest due job of `kind`, locked until commit; jobs other transactions hold are
     /// skipped (PostgreSQL), and leased ones wait for their lease to expire.
     pub(in crate::store) async fn claim_due(

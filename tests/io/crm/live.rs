@@ -78,6 +78,8 @@ async fn serve_worker_pushes_every_pending_lead_once(db: TestDb, n: usize, burst
         db_url: db.url.clone(),
         listen: "127.0.0.1:0".parse().expect("address"),
         telegram: None,
+        max: None,
+        vk: None,
         clock: Clock::starting_at(now()),
         worker_interval: Duration::from_millis(100),
         telegram_polling: false,

@@ -42,6 +42,8 @@ async fn serve() -> Server {
         db_url: format!("sqlite://{}", dir.path().join("bot.db").display()),
         listen: "127.0.0.1:0".parse().expect("address"),
         telegram: None,
+        max: None,
+        vk: None,
         clock: Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
         worker_interval: Duration::from_millis(200),
         telegram_polling: false,
