@@ -323,15 +323,7 @@ async fn a_wrong_webhook_dead_letters_with_the_fix_and_a_retry_lands_the_lead() 
 
 /// POST a form-encoded body to the status webhook; (status, JSON body).
 async fn post_event(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(app.url("/webhooks/bitrix24"))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("a JSON body"))
+    app.post_form("/webhooks/bitrix24", form).await
 }
 
 /// Our one lead's Bitrix24 id, once it landed.
