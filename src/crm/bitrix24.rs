@@ -595,7 +595,8 @@ impl Bitrix24 {
             .min(self.settings.max_backoff)
     }
 
-    /// A request lost on the wire: wait and let the caller try `again`, or give up with `last`.
+    /// A request lost on the wire or failed by the server (5xx): wait and let the caller try
+    /// `again`, or give up with `last`.
     async fn network_failure(
         &self,
         method: &str,
@@ -682,17 +683,10 @@ impl Bitrix24 {
                     let snippet: String = String::from_utf8_lossy(&body).chars().take(80).collect();
                     let last = format!("HTTP {status}, not JSON ({e}): {snippet:?}");
                     // An overloaded box answers HTML; that is a server failure, not ours.
-                    if status >= 500 && !give_up && retry == Retry::Safe {
-                        self.bump(|s| s.network_retries += 1);
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
-                    }
                     if status >= 500 {
-                        return Err(CrmError::Unavailable {
-                            method,
-                            attempts: attempt,
-                            last,
-                        });
+                        let again = !give_up && retry == Retry::Safe;
+                        self.network_failure(&method, attempt, last, again).await?;
+                        continue;
                     }
                     return Err(CrmError::BadResponse {
                         method,
@@ -744,17 +738,11 @@ impl Bitrix24 {
                         error: Box::new(error),
                     });
                 }
-                if status >= 500 && retry == Retry::Safe && !give_up {
-                    self.bump(|s| s.network_retries += 1);
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
-                }
                 if status >= 500 {
-                    return Err(CrmError::Unavailable {
-                        method,
-                        attempts: attempt,
-                        last: error.to_string(),
-                    });
+                    let again = !give_up && retry == Retry::Safe;
+                    self.network_failure(&method, attempt, error.to_string(), again)
+                        .await?;
+                    continue;
                 }
                 return Err(CrmError::Api { method, error });
             }

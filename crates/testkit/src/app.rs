@@ -91,39 +91,39 @@ pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
 /// Telegram polling (or only the web chat) on the PostgreSQL database at `url`.
 pub async fn spawn_on_postgres(url: &str, polling: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let emulator = if polling {
-        Some(TelegramEmulator::start(TOKEN).await)
-    } else {
-        None
-    };
-    spawn_opts(
-        dir,
-        emulator,
-        friday_10am(),
-        polling,
-        Bitrix24Config::default(),
-        Some(url.to_string()),
-        |_| {},
-    )
-    .await
+    let (start, bitrix24, url) = (friday_10am(), Bitrix24Config::default(), url.to_string());
+    let emulator = telegram_if(polling).await;
+    spawn_opts(dir, emulator, start, polling, bitrix24, Some(url), |_| {}).await
 }
 
 async fn spawn(with_telegram: bool) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
-    let emulator = if with_telegram {
+    let (start, bitrix24) = (friday_10am(), Bitrix24Config::default());
+    spawn_on(
+        dir,
+        telegram_if(with_telegram).await,
+        start,
+        false,
+        bitrix24,
+    )
+    .await
+}
+
+/// Send `request`; (status, JSON body).
+async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = request.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+/// A Telegram emulator for our bot's token when the app is to have Telegram on.
+async fn telegram_if(on: bool) -> Option<TelegramEmulator> {
+    if on {
         Some(TelegramEmulator::start(TOKEN).await)
     } else {
         None
-    };
-    spawn_on(
-        dir,
-        emulator,
-        friday_10am(),
-        false,
-        Bitrix24Config::default(),
-    )
-    .await
+    }
 }
 
 /// The server on the database in `dir`, its clock started at `start`.
@@ -274,36 +274,29 @@ impl TestApp {
 
     /// POST a JSON body to the web API; (status, JSON body).
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.expect("a JSON body"))
+        status_and_json(self.http.post(self.url(path)).json(body)).await
+    }
+
+    /// POST a form-encoded body (a Bitrix24 event); (status, JSON body).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        status_and_json(self.http.post(self.url(path)).form(form)).await
     }
 
     pub async fn say(&self, client: &str, text: &str) -> Value {
-        let (status, body) = self
-            .post_json(
-                "/api/v1/messages",
-                &json!({ "client_id": client, "text": text }),
-            )
-            .await;
-        assert_eq!(status, 200, "{text:?} → {body}");
-        body
+        let message = json!({ "client_id": client, "text": text });
+        self.send_message(&message, format!("{text:?}")).await
     }
 
     pub async fn press(&self, client: &str, payload: &str) -> Value {
-        let (status, body) = self
-            .post_json(
-                "/api/v1/messages",
-                &json!({ "client_id": client, "button": payload }),
-            )
-            .await;
-        assert_eq!(status, 200, "button {payload:?} → {body}");
+        let message = json!({ "client_id": client, "button": payload });
+        self.send_message(&message, format!("button {payload:?}"))
+            .await
+    }
+
+    /// POST a web chat message that must be taken (200, `what` names it otherwise); the body.
+    async fn send_message(&self, message: &Value, what: String) -> Value {
+        let (status, body) = self.post_json("/api/v1/messages", message).await;
+        assert_eq!(status, 200, "{what} → {body}");
         body
     }
 
@@ -348,22 +341,20 @@ impl TestApp {
             .expect("open the test store")
     }
 
-    /// GET a path; the JSON body.
-    /// The `/metrics` exposition text.
-    pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+    /// GET a path; the response, whatever its status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let sent = self.http.get(self.url(path)).send().await;
+        sent.unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// The `/metrics` exposition text.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("text")
+    }
+
+    /// GET a path; the JSON body.
     pub async fn get_json(&self, path: &str) -> Value {
-        let resp = self.http.get(self.url(path)).send().await.expect("request");
-        resp.json().await.expect("a JSON body")
+        self.get(path).await.json().await.expect("a JSON body")
     }
 
     /// Wait until no reply waits in the outbox (or panic after 5 s), then a little longer so

@@ -102,6 +102,20 @@ pub fn choosing(client: &ClientRef, slot: &Slot, moving: Option<Booking>) -> Con
     conv
 }
 
+/// Store `client`'s conversation as [`choosing`] makes it, at `when`.
+pub async fn offer(
+    db: &TestDb,
+    client: &ClientRef,
+    slot: &Slot,
+    moving: Option<Booking>,
+    when: DateTime<Utc>,
+) {
+    db.store
+        .put_conversation(&choosing(client, slot, moving), when)
+        .await
+        .expect("seed conversation");
+}
+
 /// Process `event` from `client` at `when`, under inbound id `id`.
 pub async fn send(
     db: &TestDb,
@@ -159,10 +173,7 @@ pub async fn book(
     slot: &Slot,
     when: DateTime<Utc>,
 ) -> BookingId {
-    db.store
-        .put_conversation(&choosing(client, slot, None), when)
-        .await
-        .expect("seed conversation");
+    offer(db, client, slot, None, when).await;
     let id = format!("book-{client}-{}", slot.start.timestamp());
     let p = processed(send(db, engine, client, &id, press(&Payload::slot(slot)), when).await);
     booked(&p)

@@ -111,6 +111,31 @@ async fn deliver(http: &reqwest::Client, url: &str, body: &Value, secret: bool) 
 }
 
 /// One web client's conversation: (message_id, the answer's texts) per message.
+/// Run clients 0..`count` at once, each `client(http, base, n, accepted)`.
+fn spawn_clients<C, F>(
+    count: usize,
+    client: C,
+    http: &reqwest::Client,
+    base: &str,
+    accepted: &Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<F::Output>>
+where
+    C: Fn(reqwest::Client, String, usize, Arc<AtomicUsize>) -> F,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    (0..count)
+        .map(|n| {
+            tokio::spawn(client(
+                http.clone(),
+                base.to_string(),
+                n,
+                Arc::clone(accepted),
+            ))
+        })
+        .collect()
+}
+
 async fn web_client(
     http: reqwest::Client,
     base: String,
@@ -201,26 +226,8 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
 
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicUsize::new(0));
-    let web: Vec<_> = (0..WEB_CLIENTS)
-        .map(|n| {
-            tokio::spawn(web_client(
-                http.clone(),
-                base.clone(),
-                n,
-                Arc::clone(&accepted),
-            ))
-        })
-        .collect();
-    let telegram: Vec<_> = (0..TELEGRAM_CHATS)
-        .map(|n| {
-            tokio::spawn(telegram_chat(
-                http.clone(),
-                base.clone(),
-                n,
-                Arc::clone(&accepted),
-            ))
-        })
-        .collect();
+    let web = spawn_clients(WEB_CLIENTS, web_client, &http, &base, &accepted);
+    let telegram = spawn_clients(TELEGRAM_CHATS, telegram_chat, &http, &base, &accepted);
 
     for at in KILL_AT {
         while accepted.load(Ordering::SeqCst) < at {

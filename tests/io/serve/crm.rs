@@ -39,6 +39,13 @@ fn config(webhook: &str) -> Bitrix24Config {
 }
 
 /// Poll `check` every 20 ms until it gives Some, or panic after `secs` naming `what`.
+/// The app with Bitrix24 on, its portal an emulator set up as `portal` says.
+async fn app_with_portal(portal: Config) -> (Emulator, TestApp) {
+    let emu = Emulator::start(portal).await;
+    let app = spawn_with_bitrix24(config(&emu.webhook())).await;
+    (emu, app)
+}
+
 async fn until<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -153,8 +160,7 @@ fn booked_description(lead: &serde_json::Map<String, Value>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_booking_becomes_one_lead_with_source_channel_and_the_booking() {
-    let emu = Emulator::start(Config::default()).await;
-    let app = spawn_with_bitrix24(config(&emu.webhook())).await;
+    let (emu, app) = app_with_portal(Config::default()).await;
     let (written, e164) = phone(1);
     book_on_web(&app, "anna", DAYS[0], NAMES[0], &written).await;
     crm_done(&app).await;
@@ -200,8 +206,7 @@ async fn a_web_booking_becomes_one_lead_with_source_channel_and_the_booking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hour_of_outage_only_delays_the_leads_and_each_lands_once() {
     let started = Instant::now();
-    let emu = Emulator::start(Config::default()).await;
-    let app = spawn_with_bitrix24(config(&emu.webhook())).await;
+    let (emu, app) = app_with_portal(Config::default()).await;
     // The portal is unreachable for the first half hour, then its balancer answers 503.
     emu.refuse_connections().await;
     for i in 0..4 {
@@ -318,15 +323,7 @@ async fn a_wrong_webhook_dead_letters_with_the_fix_and_a_retry_lands_the_lead() 
 
 /// POST a form-encoded body to the status webhook; (status, JSON body).
 async fn post_event(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(app.url("/webhooks/bitrix24"))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("a JSON body"))
+    app.post_form("/webhooks/bitrix24", form).await
 }
 
 /// Our one lead's Bitrix24 id, once it landed.
@@ -342,8 +339,7 @@ async fn landed(app: &TestApp, emu: &Emulator) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_events_need_the_token_and_record_the_conversion() {
-    let emu = Emulator::start(Config::default()).await;
-    let app = spawn_with_bitrix24(config(&emu.webhook())).await;
+    let (emu, app) = app_with_portal(Config::default()).await;
     let (written, _) = phone(3);
     book_on_web(&app, "olya", DAYS[0], NAMES[2], &written).await;
     let id = landed(&app, &emu).await;
@@ -441,12 +437,11 @@ async fn status_events_need_the_token_and_record_the_conversion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_simple_mode_the_deal_is_followed() {
-    let emu = Emulator::start(Config {
+    let (emu, app) = app_with_portal(Config {
         simple_mode: true,
         ..Config::default()
     })
     .await;
-    let app = spawn_with_bitrix24(config(&emu.webhook())).await;
     let hook = app.url("/webhooks/bitrix24");
     for event in ["ONCRMLEADADD", "ONCRMDEALADD", "ONCRMDEALUPDATE"] {
         emu.subscribe(event, &hook, APP_TOKEN);

@@ -4,19 +4,9 @@ use testkit::app::spawn_app;
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = spawn_app().await;
-    let health = app
-        .http
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
+    let health = app.get("/healthz").await;
     assert_eq!(health.status().as_u16(), 200);
-    let ready = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 200);
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["status"], "ready");
@@ -50,12 +40,7 @@ async fn health_readiness_and_metrics() {
 async fn ready_becomes(app: &testkit::app::TestApp, want: u16) -> serde_json::Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let r = app
-            .http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .expect("readyz");
+        let r = app.get("/readyz").await;
         let status = r.status().as_u16();
         let body: serde_json::Value = r.json().await.expect("json");
         if status == want {

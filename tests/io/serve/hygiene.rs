@@ -5,28 +5,22 @@
 use bot::domain::{ChannelKind, ClientRef};
 use serde_json::json;
 use std::time::Duration;
-use testkit::app::{PgSchema, spawn_on_postgres, tg_text};
+use testkit::app::{PgSchema, TestApp, spawn_on_postgres, tg_text};
+
+/// The app on a fresh PostgreSQL schema, Telegram by `polling` or off; None without PostgreSQL.
+async fn app_on_postgres(polling: bool) -> Option<(PgSchema, TestApp)> {
+    let pg = PgSchema::create().await?;
+    let app = spawn_on_postgres(&pg.url, polling).await;
+    Some((pg, app))
+}
 
 #[tokio::test]
 async fn a_nul_in_text_or_button_is_stripped_and_a_nul_message_id_refused_on_postgres() {
-    let Some(pg) = PgSchema::create().await else {
+    let Some((_pg, app)) = app_on_postgres(false).await else {
         return;
     };
-    let app = spawn_on_postgres(&pg.url, false).await;
-    let (status, body) = app
-        .post_json(
-            "/api/v1/messages",
-            &json!({ "client_id": "nul", "text": "сколько стоит\u{0} маникюр?\u{1b}" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = app
-        .post_json(
-            "/api/v1/messages",
-            &json!({ "client_id": "nul", "button": "\u{0}menu" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.say("nul", "сколько стоит\u{0} маникюр?\u{1b}").await;
+    app.press("nul", "\u{0}menu").await;
     let (status, body) = app
         .post_json(
             "/api/v1/messages",
@@ -57,10 +51,9 @@ async fn a_nul_in_text_or_button_is_stripped_and_a_nul_message_id_refused_on_pos
 
 #[tokio::test]
 async fn a_telegram_update_with_a_nul_is_processed_by_polling_on_postgres() {
-    let Some(pg) = PgSchema::create().await else {
+    let Some((_pg, app)) = app_on_postgres(true).await else {
         return;
     };
-    let app = spawn_on_postgres(&pg.url, true).await;
     let emu = app.emulator();
     emu.push_update(tg_text(20, 77, "сколько стоит маникюр?\u{0}"));
     emu.push_update(tg_text(21, 77, "где вы находитесь?"));
@@ -71,10 +64,9 @@ async fn a_telegram_update_with_a_nul_is_processed_by_polling_on_postgres() {
 
 #[tokio::test]
 async fn polling_gives_up_an_update_that_always_fails_and_serves_the_next() {
-    let Some(pg) = PgSchema::create().await else {
+    let Some((pg, app)) = app_on_postgres(true).await else {
         return;
     };
-    let app = spawn_on_postgres(&pg.url, true).await;
     // A fault inside the database: storing the message «яд» always fails.
     let admin = sqlx::PgPool::connect(&pg.url).await.expect("connect");
     sqlx::raw_sql(

@@ -11,10 +11,7 @@ async fn booking_press_stores_message_state_replies_booking_lead_and_jobs(db: &T
     let engine = engine();
     let c = client(1);
     let slot = olga(nov(23, 15, 0));
-    db.store
-        .put_conversation(&choosing(&c, &slot, None), now())
-        .await
-        .unwrap();
+    offer(db, &c, &slot, None, now()).await;
     let p = processed(send(db, &engine, &c, "tg-1", press(&Payload::slot(&slot)), now()).await);
     assert_eq!(templates(&p), vec!["booked"], "{:?}", p.turn.replies);
     let booking = booked(&p).expect("a booking");
@@ -69,10 +66,7 @@ async fn redelivered_inbound_is_a_duplicate_and_changes_nothing(db: &TestDb) {
     let engine = engine();
     let c = client(2);
     let slot = olga(nov(23, 11, 0));
-    db.store
-        .put_conversation(&choosing(&c, &slot, None), now())
-        .await
-        .unwrap();
+    offer(db, &c, &slot, None, now()).await;
     let event = press(&Payload::slot(&slot));
     processed(send(db, &engine, &c, "wa-77", event.clone(), now()).await);
     let before = db.store.counts().await.unwrap();
@@ -97,10 +91,7 @@ async fn crash_before_commit_leaves_nothing_and_the_retry_succeeds(db: &TestDb) 
     let engine = engine();
     let c = client(3);
     let slot = olga(nov(24, 12, 0));
-    db.store
-        .put_conversation(&choosing(&c, &slot, None), now())
-        .await
-        .unwrap();
+    offer(db, &c, &slot, None, now()).await;
     let seeded = db.store.counts().await.unwrap();
     let inbound = bot::domain::Inbound {
         client: c.clone(),
@@ -191,10 +182,7 @@ async fn a_taken_booking_number_is_replaced_everywhere(db: &TestDb) {
     send(db, &engine, &c, "n-1", press(&Payload::Cancel), now()).await;
     send(db, &engine, &c, "n-2", press(&Payload::Yes), now()).await;
     // The same conversation state and slot again: the engine derives the same number.
-    db.store
-        .put_conversation(&choosing(&c, &slot, None), now())
-        .await
-        .unwrap();
+    offer(db, &c, &slot, None, now()).await;
     let p = processed(send(db, &engine, &c, "n-3", press(&Payload::slot(&slot)), now()).await);
     let second = booked(&p).expect("booked again");
     assert_ne!(second.id, first, "a fresh number");

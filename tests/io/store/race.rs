@@ -12,10 +12,7 @@ async fn fifty_clients_racing_for_one_slot_get_exactly_one_booking(db: &TestDb) 
     // Monday: Ольга is the only manicure master, so a loser cannot get the same time.
     let slot = olga(nov(23, 15, 0));
     for n in 0..CLIENTS {
-        db.store
-            .put_conversation(&choosing(&client(100 + n), &slot, None), now())
-            .await
-            .unwrap();
+        offer(db, &client(100 + n), &slot, None, now()).await;
     }
     let start = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = Vec::new();
@@ -72,10 +69,7 @@ async fn buffer_between_visits_is_respected(db: &TestDb) {
     book(db, &engine, &client(1), &olga(nov(23, 12, 0)), now()).await;
     // 13:00 starts right at the end of 12:00–13:00, inside the 10-minute buffer.
     let next = olga(nov(23, 13, 0));
-    db.store
-        .put_conversation(&choosing(&client(2), &next, None), now())
-        .await
-        .unwrap();
+    offer(db, &client(2), &next, None, now()).await;
     let p = processed(
         send(
             db,

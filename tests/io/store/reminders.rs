@@ -65,10 +65,7 @@ async fn moving_a_booking_replaces_its_reminders(db: &TestDb) {
     let id = book(db, &engine, &c, &olga(nov(23, 15, 0)), now()).await;
     let stored = db.store.booking(&id).await.unwrap().unwrap();
     let to = olga(nov(25, 11, 0));
-    db.store
-        .put_conversation(&choosing(&c, &to, Some(stored.booking)), now())
-        .await
-        .unwrap();
+    offer(db, &c, &to, Some(stored.booking), now()).await;
     let p = processed(send(db, &engine, &c, "move", press(&Payload::slot(&to)), now()).await);
     assert_eq!(templates(&p), vec!["rescheduled"]);
     let moved = db.store.booking(&id).await.unwrap().unwrap();

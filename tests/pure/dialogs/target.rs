@@ -149,24 +149,20 @@ async fn reference_dialogs_pass_over_http_and_what_cannot_be_checked_is_skipped_
         assert_eq!(d["verdict"], "pass", "{d}");
         assert_eq!(d["variations_replayed"], d["variations"], "{d}");
     }
+    let assert_skipped = |id: &str, why: &str| {
+        let d = dialog(id);
+        assert_eq!(d["verdict"], "skipped", "{d}");
+        assert!(
+            d["skipped"][0]["why"]
+                .as_str()
+                .is_some_and(|w| w.contains(why)),
+            "{d}"
+        );
+    };
     // A dialog for a business without managers is not replayed against one with them.
-    let d = dialog("11-handoff-no-managers");
-    assert_eq!(d["verdict"], "skipped", "{d}");
-    assert!(
-        d["skipped"][0]["why"]
-            .as_str()
-            .is_some_and(|w| w.contains("without a managers' channel")),
-        "{d}"
-    );
+    assert_skipped("11-handoff-no-managers", "without a managers' channel");
     // A dialog that starts with a booking cannot be set up over HTTP.
-    let d = dialog("03-cancel");
-    assert_eq!(d["verdict"], "skipped", "{d}");
-    assert!(
-        d["skipped"][0]["why"]
-            .as_str()
-            .is_some_and(|w| w.contains("bookings (B1)")),
-        "{d}"
-    );
+    assert_skipped("03-cancel", "bookings (B1)");
     // A contact card cannot be sent: the rest of the path is skipped, what came before passed.
     let d = dialog("04-price");
     assert_eq!(d["verdict"], "pass", "{d}");

@@ -140,6 +140,31 @@ fn all_text(turn: &Turn) -> String {
     text(turn).to_lowercase()
 }
 
+/// Some effect of the turn is `wanted`; else the effects and the replies are shown.
+#[track_caller]
+fn assert_effect(turn: &Turn, wanted: impl Fn(&Effect) -> bool) {
+    let found = turn.effects.iter().any(wanted);
+    assert!(found, "{:?} / {}", turn.effects, text(turn));
+}
+
+/// No effect of the turn is `unwanted`.
+#[track_caller]
+fn assert_no_effect(turn: &Turn, unwanted: impl Fn(&Effect) -> bool) {
+    let found = turn.effects.iter().any(unwanted);
+    assert!(!found, "{:?} / {}", turn.effects, text(turn));
+}
+
+/// The turn hands the conversation to a human for `reason`.
+#[track_caller]
+fn assert_handoff(turn: &Turn, reason: HandoffReason) {
+    assert_effect(turn, |e| e == &Effect::HandoffRequested { reason });
+}
+
+/// The first effect of the turn that `pick` takes.
+fn find_effect<T>(turn: &Turn, pick: impl Fn(&Effect) -> Option<T>) -> Option<T> {
+    turn.effects.iter().find_map(pick)
+}
+
 #[test]
 fn booking_from_wish_to_confirmed_booking_with_qualified_lead() {
     let mut chat = Chat::salon();
@@ -156,24 +181,18 @@ fn booking_from_wish_to_confirmed_booking_with_qualified_lead() {
     let t = chat.say("Анна, 8 913 123-45-67");
     assert_first_template(&t, "booked");
     assert!(text(&t).contains("21.11 в 15:00"), "{}", text(&t));
-    let booking = t
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::BookingRequested { booking } => Some(booking.clone()),
-            _ => None,
-        })
-        .expect("a booking");
+    let booking = find_effect(&t, |e| match e {
+        Effect::BookingRequested { booking } => Some(booking.clone()),
+        _ => None,
+    })
+    .expect("a booking");
     assert_eq!(booking.service.as_str(), "manicure");
     assert_eq!(booking.slot.start, local("2026-11-21T15:00:00+07:00"));
-    let lead = t
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::LeadQualified { lead } => Some(lead.clone()),
-            _ => None,
-        })
-        .expect("a qualified lead");
+    let lead = find_effect(&t, |e| match e {
+        Effect::LeadQualified { lead } => Some(lead.clone()),
+        _ => None,
+    })
+    .expect("a qualified lead");
     assert_eq!(lead.source, LEAD_SOURCE);
     assert_eq!(lead.channel, ChannelKind::Telegram);
     assert_eq!(lead.contact.phone.as_deref(), Some("+79131234567"));
@@ -183,12 +202,8 @@ fn booking_from_wish_to_confirmed_booking_with_qualified_lead() {
     }
     // The lead is reported once.
     let t = chat.say("спасибо!");
-    assert!(
-        !t.effects
-            .iter()
-            .any(|e| matches!(e, Effect::LeadQualified { .. }))
-    );
-    assert_eq!(t.replies[0].template.as_deref(), Some("thanks"));
+    assert_no_effect(&t, |e| matches!(e, Effect::LeadQualified { .. }));
+    assert_first_template(&t, "thanks");
 }
 
 #[test]
@@ -228,7 +243,7 @@ fn taken_time_offers_nearest_slots_as_buttons_and_a_press_books() {
 fn asked_for_a_day_the_client_can_tap_for_the_nearest_free_slots_instead() {
     let mut chat = Chat::salon();
     let t = chat.say("хочу записаться на маникюр");
-    assert_eq!(t.replies[0].template.as_deref(), Some("ask_datetime"));
+    assert_first_template(&t, "ask_datetime");
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, "Ближайшее свободное время");
     let offer = &t.replies[0];
@@ -283,13 +298,7 @@ fn invalid_phone_is_asked_again_and_nothing_is_booked() {
     let mut chat = Chat::salon();
     chat.say("запишите на педикюр в понедельник в 11");
     let t = chat.say("Лена 8913123");
-    assert!(
-        !t.effects
-            .iter()
-            .any(|e| matches!(e, Effect::BookingRequested { .. })),
-        "{}",
-        text(&t)
-    );
+    assert_no_effect(&t, |e| matches!(e, Effect::BookingRequested { .. }));
     assert!(
         matches!(
             t.replies[0].template.as_deref(),
@@ -315,7 +324,7 @@ fn reschedule_moves_the_booking_and_frees_the_old_slot() {
     let mut chat = Chat::salon();
     let id = chat.existing("manicure", "olga", "2026-11-21T12:00:00+07:00", 60);
     let t = chat.say("можно перенести запись на понедельник на 16:00?");
-    let moved = t.effects.iter().find_map(|e| match e {
+    let moved = find_effect(&t, |e| match e {
         Effect::BookingMoved { id, from, to } => Some((id.clone(), from.clone(), to.clone())),
         _ => None,
     });
@@ -338,7 +347,7 @@ fn cancel_asks_first_then_frees_the_slot_and_invites_back() {
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, "Да, отменить");
     assert_eq!(t.effects, vec![Effect::BookingCancelled { id }]);
-    assert_eq!(t.replies[0].template.as_deref(), Some("cancelled"));
+    assert_first_template(&t, "cancelled");
 }
 
 #[test]
@@ -370,13 +379,7 @@ fn price_range_is_explained_then_booking_offered() {
 fn handoff_makes_the_bot_silent_until_released() {
     let mut chat = Chat::salon();
     let t = chat.say("позовите администратора пожалуйста");
-    assert!(
-        t.effects.contains(&Effect::HandoffRequested {
-            reason: HandoffReason::Requested
-        }),
-        "{:?}",
-        t.effects
-    );
+    assert_handoff(&t, HandoffReason::Requested);
     assert_eq!(chat.conv.owner, Owner::Human);
     let t = chat.say("алло, вы тут?");
     assert!(t.replies.is_empty(), "silent after hand-off: {}", text(&t));
@@ -390,30 +393,16 @@ fn handoff_makes_the_bot_silent_until_released() {
 fn repeated_misunderstanding_hands_off() {
     let mut chat = Chat::salon();
     let t = chat.say("ывапролд");
-    assert_eq!(t.replies[0].template.as_deref(), Some("fallback"));
+    assert_first_template(&t, "fallback");
     let t = chat.say("кхм фывфыв");
-    assert!(
-        t.effects.contains(&Effect::HandoffRequested {
-            reason: HandoffReason::Misunderstanding
-        }),
-        "{:?} / {}",
-        t.effects,
-        text(&t)
-    );
+    assert_handoff(&t, HandoffReason::Misunderstanding);
 }
 
 #[test]
 fn clinic_never_answers_medical_questions() {
     let mut chat = Chat::new(config::demo_clinic(), ChannelKind::Telegram, "2002");
     let t = chat.say("у меня болит горло и температура 38, какие таблетки пить?");
-    assert!(
-        t.effects.contains(&Effect::HandoffRequested {
-            reason: HandoffReason::Medical
-        }),
-        "{:?} / {}",
-        t.effects,
-        text(&t)
-    );
+    assert_handoff(&t, HandoffReason::Medical);
 }
 
 #[test]
@@ -425,10 +414,7 @@ fn reminder_reply_cant_come_offers_to_move_and_moves() {
         booking: id.clone(),
         kind: ReminderKind::DayBefore,
     });
-    assert_eq!(
-        t.replies[0].template.as_deref(),
-        Some("reminder_day_before")
-    );
+    assert_first_template(&t, "reminder_day_before");
     assert!(
         text(&t).contains("21.11") && text(&t).contains("15:00"),
         "{}",
@@ -437,13 +423,9 @@ fn reminder_reply_cant_come_offers_to_move_and_moves() {
     let t = chat.say("ой не смогу");
     assert_first_template(&t, "reminder_declined");
     let t = chat.say("давайте на вторник в 11");
-    assert!(
-        t.effects
-            .iter()
-            .any(|e| matches!(e, Effect::BookingMoved { id: moved, .. } if moved == &id)),
-        "{:?} / {}",
-        t.effects,
-        text(&t)
+    assert_effect(
+        &t,
+        |e| matches!(e, Effect::BookingMoved { id: moved, .. } if moved == &id),
     );
 }
 
@@ -470,7 +452,7 @@ fn no_show_follow_up_offers_a_new_time() {
     let id = chat.existing("manicure", "olga", "2026-11-19T15:00:00+07:00", 60);
     chat.bookings[0].status = BookingStatus::NoShow;
     let t = chat.event(Event::NoShow { booking: id });
-    assert_eq!(t.replies[0].template.as_deref(), Some("noshow_followup"));
+    assert_first_template(&t, "noshow_followup");
     assert!(text(&t).contains("19.11"), "{}", text(&t));
     let reply = t.replies[0].clone();
     let t = chat.press(&reply, "Подобрать время");
@@ -480,13 +462,13 @@ fn no_show_follow_up_offers_a_new_time() {
 #[test]
 fn faq_answers_come_from_the_profile() {
     let mut chat = Chat::salon();
+    let t = chat.say("подскажите где вы находитесь?");
     let profile = config::demo_salon();
     let address = profile
         .faq
         .iter()
         .find(|f| f.id == "address")
         .expect("address FAQ");
-    let t = chat.say("подскажите где вы находитесь?");
     assert_eq!(text(&t), address.answer, "{}", all_text(&t));
 }
 
@@ -510,13 +492,7 @@ fn past_time_is_never_booked() {
     chat.conv.contact.name = Some("Ира".into());
     chat.conv.contact.phone = Some("+79131112233".into());
     let t = chat.say("запишите на маникюр сегодня в 9 утра");
-    assert!(
-        !t.effects
-            .iter()
-            .any(|e| matches!(e, Effect::BookingRequested { .. })),
-        "{}",
-        text(&t)
-    );
+    assert_no_effect(&t, |e| matches!(e, Effect::BookingRequested { .. }));
 }
 
 #[test]
@@ -593,21 +569,8 @@ fn transcript() {
 fn clinic_books_a_visit_that_mentions_a_symptom_but_escalates_the_question() {
     let mut chat = Chat::new(config::demo_clinic(), ChannelKind::Telegram, "2003");
     let t = chat.say("запишите к стоматологу, зуб болит");
-    assert!(
-        !t.effects
-            .iter()
-            .any(|e| matches!(e, Effect::HandoffRequested { .. })),
-        "{}",
-        text(&t)
-    );
+    assert_no_effect(&t, |e| matches!(e, Effect::HandoffRequested { .. }));
     assert_first_template(&t, "ask_datetime");
     let t = chat.say("у ребенка температура 39, что делать?");
-    assert!(
-        t.effects.contains(&Effect::HandoffRequested {
-            reason: HandoffReason::Medical
-        }),
-        "{:?} / {}",
-        t.effects,
-        text(&t)
-    );
+    assert_handoff(&t, HandoffReason::Medical);
 }

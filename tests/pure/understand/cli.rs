@@ -2,7 +2,7 @@
 //! keys, from arguments and from stdin. It runs on the embedded demo salon profile.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const KEYS: [&str; 11] = [
     "text",
@@ -37,6 +37,18 @@ fn check_line(line: &str, text: &str) {
     );
 }
 
+/// Stdout is one valid line per text of `texts`, in order (`why` there are that many); its lines.
+#[track_caller]
+fn check_stdout(out: &Output, texts: &[&str], why: &str) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), texts.len(), "{why}: {stdout}");
+    for (line, text) in lines.iter().zip(texts) {
+        check_line(line, text);
+    }
+    lines
+}
+
 #[test]
 fn understand_prints_one_json_line_per_argument() {
     let texts = ["хочу на маникюр завтра в 3, 89131234567", "спасибо"];
@@ -50,13 +62,8 @@ fn understand_prints_one_json_line_per_argument() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    for (line, text) in lines.iter().zip(texts) {
-        check_line(line, text);
-    }
-    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap_or_default();
+    let lines = check_stdout(&out, &texts, "one line per argument");
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap_or_default();
     assert_eq!(first["intent"], "book");
     assert_eq!(first["phone"], "+79131234567");
     assert_eq!(first["service"], "manicure");
@@ -65,7 +72,7 @@ fn understand_prints_one_json_line_per_argument() {
 }
 
 /// `bot understand` with `input` on stdin: its exit status, stdout and stderr.
-fn understand_stdin(input: &[u8]) -> std::process::Output {
+fn understand_stdin(input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bot"))
         .args(["understand", "--now", crate::understand::NOW])
         .stdin(Stdio::piped())
@@ -87,11 +94,11 @@ fn understand_stdin(input: &[u8]) -> std::process::Output {
 fn understand_reads_messages_from_stdin() {
     let out = understand_stdin("где вы находитесь?\n\nотмените запись\n".as_bytes());
     assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "blank lines are skipped: {stdout}");
-    check_line(lines[0], "где вы находитесь?");
-    check_line(lines[1], "отмените запись");
+    check_stdout(
+        &out,
+        &["где вы находитесь?", "отмените запись"],
+        "blank lines are skipped",
+    );
 }
 
 #[test]
@@ -108,11 +115,11 @@ fn understand_reports_a_stdin_line_that_is_not_utf8_and_goes_on() {
         ["stdin:2: not valid UTF-8", "stdin:4: not valid UTF-8"],
         "{stderr}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "nothing for the bad lines: {stdout}");
-    check_line(lines[0], "где вы находитесь?");
-    check_line(lines[1], "отмените запись");
+    check_stdout(
+        &out,
+        &["где вы находитесь?", "отмените запись"],
+        "nothing for the bad lines",
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! `invalid` (phone) assert those flags.
 
 use crate::understand::profiles;
+use bot::config::Profile;
 use bot::domain::{Intent, When};
 use bot::nlu::Nlu;
 use bot::nlu::datetime::DateTimeParser;
@@ -299,26 +300,29 @@ fn assert_goals(e: &Evaluation) {
     }
 }
 
+/// `table` (`name`, at least `min_rows` rows) reaches the goals on the two profiles.
+fn assert_table_reaches_goals(
+    name: &str,
+    table: &str,
+    min_rows: usize,
+    salon: &Profile,
+    clinic: &Profile,
+) {
+    let rows = parse(table);
+    assert!(rows.len() >= min_rows, "{name} has {} rows", rows.len());
+    assert_goals(&evaluate(&rows, &Nlu::new(salon), &Nlu::new(clinic)));
+}
+
 #[test]
 fn corpus_reaches_the_accuracy_goals() {
-    let rows = parse(TABLE);
-    assert!(rows.len() >= 300, "the table has {} rows", rows.len());
-    assert_goals(&evaluate(
-        &rows,
-        &Nlu::new(&profiles::salon()),
-        &Nlu::new(&profiles::clinic()),
-    ));
+    let (salon, clinic) = (profiles::salon(), profiles::clinic());
+    assert_table_reaches_goals("the table", TABLE, 300, &salon, &clinic);
 }
 
 #[test]
 fn demo_profiles_reach_the_accuracy_goals() {
-    let rows = parse(DEMO_TABLE);
-    assert!(rows.len() >= 100, "the demo table has {} rows", rows.len());
-    assert_goals(&evaluate(
-        &rows,
-        &Nlu::new(&bot::config::demo_salon()),
-        &Nlu::new(&bot::config::demo_clinic()),
-    ));
+    let (salon, clinic) = (bot::config::demo_salon(), bot::config::demo_clinic());
+    assert_table_reaches_goals("the demo table", DEMO_TABLE, 100, &salon, &clinic);
 }
 
 #[test]
