@@ -3,6 +3,7 @@
 //! the whole binary runs in seconds. `cargo test --test pure engine::` runs one area.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod channels;
 mod config;
 mod dialogs;
 mod engine;

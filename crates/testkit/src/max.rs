@@ -40,6 +40,8 @@ struct Inner {
     recent: Mutex<Vec<Instant>>,
     next_mid: Mutex<u64>,
     subscriptions: Mutex<Vec<Value>>,
+    /// The bot's token was revoked: every call answers 401.
+    revoked: Mutex<bool>,
 }
 
 pub struct MaxEmulator {
@@ -89,6 +91,45 @@ impl MaxEmulator {
             .collect()
     }
 
+    /// Wait up to `secs` seconds until `user_id` got at least `n` messages; all of them.
+    pub async fn wait_messages(&self, user_id: i64, n: usize, secs: u64) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.messages_to(user_id);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "MAX user {user_id} got {} of {n} messages in {secs} s: {got:#?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait up to `secs` seconds until `route` was called at least `n` times.
+    pub async fn wait_calls(&self, route: &str, n: usize, secs: u64) -> Vec<Call> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.calls(route);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{route}: {} of {n} calls in {secs} s",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The bot's token is revoked: every call answers 401 `verify.token` from now on.
+    pub fn revoke_token(&self) {
+        *self.inner.revoked.lock().expect("revoked") = true;
+    }
+
     /// Calls refused, with status and error code.
     pub fn refused(&self) -> Vec<(Call, u16, String)> {
         self.inner.refused.lock().expect("refused").clone()
@@ -135,7 +176,8 @@ async fn handle(
         error(status, code, message)
     };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(inner.token.as_str()) {
+    let revoked = *inner.revoked.lock().expect("revoked");
+    if revoked || auth != Some(inner.token.as_str()) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "verify.token",

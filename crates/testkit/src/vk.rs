@@ -92,6 +92,40 @@ impl VkEmulator {
             .collect()
     }
 
+    /// Wait up to `secs` seconds until the client `peer` saw at least `n` messages; all of them.
+    pub async fn wait_shown(&self, peer: i64, n: usize, secs: u64) -> Vec<(String, Option<Value>)> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.shown(peer);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "VK peer {peer} saw {} of {n} messages in {secs} s: {got:#?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait up to `secs` seconds until `method` was accepted at least `n` times.
+    pub async fn wait_calls(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.calls(method);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{method}: {} of {n} calls in {secs} s",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Refused calls with their error code.
     pub fn refused(&self) -> Vec<(Call, i64)> {
         self.inner.refused.lock().expect("refused").clone()

@@ -202,3 +202,28 @@ fn the_bot_passes_every_reference_dialog() {
     assert!(files >= 10, "{files} reference dialogs");
     assert!(out.contains(&format!("{files} dialogs")), "{out}");
 }
+
+#[test]
+fn the_reference_dialogs_hold_on_max_and_vk_and_the_channel_is_really_replaced() {
+    for channel in ["max", "vk"] {
+        let o = bot(&["dialogs/", "--channel", channel], &repo());
+        assert_eq!(o.status.code(), Some(0), "{channel}: {}", text(&o));
+    }
+    // A dialog that expects its lead from Telegram fails once it is replayed on MAX.
+    let lead = std::fs::read_to_string(repo().join("dialogs/04-price.yaml")).expect("read");
+    let pinned = lead.replacen("    lead:\n", "    lead:\n      channel: telegram\n", 1);
+    assert_ne!(pinned, lead, "04-price.yaml expects a lead");
+    let thanks =
+        std::fs::read_to_string(repo().join("dialogs/fragments/thanks.yaml")).expect("read");
+    let dir = folder(&[
+        ("dialogs/04.yaml", &pinned),
+        ("dialogs/fragments/thanks.yaml", &thanks),
+    ]);
+    let on_telegram = bot(&[], dir.path());
+    assert_eq!(on_telegram.status.code(), Some(0), "{}", text(&on_telegram));
+    let on_max = bot(&["--channel", "max"], dir.path());
+    assert_eq!(on_max.status.code(), Some(1), "{}", text(&on_max));
+    let unknown = bot(&["--channel", "icq"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("max, vk"));
+}
