@@ -1,12 +1,14 @@
-//! `kill -9` under load: the real `bot serve` binary takes concurrent web and Telegram
+//! `kill -9` under load: the real `bot serve` binary takes concurrent web, Telegram, MAX and VK
 //! conversations and is killed (SIGKILL, no shutdown) twice mid-load, then started again on the
 //! same SQLite file. Clients retry what got no 2xx, as Telegram redelivers a webhook and as the
 //! chat page resends a `message_id`. Afterwards:
 //! - every accepted message is stored and processed exactly once;
 //! - every web message's answer (fresh or re-answered for a resent `message_id`) is the one
 //!   stored for it;
-//! - every stored Telegram reply reached its chat exactly once and in order, except a reply
-//!   cut off mid-send, which is a dead letter saying so (never a second copy).
+//! - every stored Telegram and MAX reply reached its chat exactly once and in order, except a
+//!   reply cut off mid-send, which is a dead letter saying so (never a second copy);
+//! - every stored VK reply was shown exactly once and in order: a send cut off mid-send goes
+//!   again with the same `random_id`, which VK shows once.
 
 use bot::channels::web::message_key;
 use bot::domain::{ChannelKind, ClientRef};
@@ -19,10 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use testkit::app::{SECRET, TOKEN, friday_10am, tg_text};
+use testkit::max::MaxEmulator;
 use testkit::telegram::TelegramEmulator;
+use testkit::vk::VkEmulator;
 
 const WEB_CLIENTS: usize = 10;
 const TELEGRAM_CHATS: usize = 10;
+const MAX_CHATS: usize = 10;
+const VK_CHATS: usize = 10;
 const SCRIPT: [&str; 6] = [
     "Здравствуйте!",
     "сколько стоит маникюр?",
@@ -31,8 +37,15 @@ const SCRIPT: [&str; 6] = [
     "а где вы находитесь?",
     "спасибо",
 ];
-/// Kill the server when this many messages were accepted in all (of 120).
-const KILL_AT: [usize; 2] = [35, 75];
+/// Kill the server when this many messages were accepted in all (of 240).
+const KILL_AT: [usize; 2] = [70, 150];
+
+/// Where the emulators listen.
+struct Emulators {
+    telegram: String,
+    max: String,
+    vk: String,
+}
 
 /// The `bot serve` process, killed with SIGKILL on drop.
 struct Server {
@@ -54,7 +67,7 @@ fn free_port() -> u16 {
 }
 
 /// Start the binary and wait until it answers `/healthz`.
-async fn start(db_url: &str, port: u16, telegram: &str, now: DateTime<Utc>) -> Server {
+async fn start(db_url: &str, port: u16, emulators: &Emulators, now: DateTime<Utc>) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_bot"))
         .args([
             "serve",
@@ -65,7 +78,15 @@ async fn start(db_url: &str, port: u16, telegram: &str, now: DateTime<Utc>) -> S
         ])
         .env("BOT_TELEGRAM_TOKEN", TOKEN)
         .env("BOT_TELEGRAM_SECRET", SECRET)
-        .env("BOT_TELEGRAM_API_URL", telegram)
+        .env("BOT_TELEGRAM_API_URL", &emulators.telegram)
+        .env("BOT_MAX_TOKEN", testkit::max::TOKEN)
+        .env("BOT_MAX_SECRET", testkit::max::SECRET)
+        .env("BOT_MAX_API_URL", &emulators.max)
+        .env("BOT_VK_TOKEN", testkit::vk::TOKEN)
+        .env("BOT_VK_GROUP_ID", testkit::vk::GROUP_ID.to_string())
+        .env("BOT_VK_SECRET", testkit::vk::SECRET)
+        .env("BOT_VK_CONFIRMATION", testkit::vk::CONFIRMATION)
+        .env("BOT_VK_API_URL", &emulators.vk)
         .env("BOT_NOW", now.to_rfc3339())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -88,18 +109,24 @@ async fn start(db_url: &str, port: u16, telegram: &str, now: DateTime<Utc>) -> S
     panic!("bot serve did not come up on port {port} within 10 s");
 }
 
-/// POST until a 2xx arrives (connection refused or reset while the server is down: retry).
-async fn deliver(http: &reqwest::Client, url: &str, body: &Value, secret: bool) -> Value {
+/// POST until a 2xx arrives (connection refused or reset while the server is down: retry),
+/// with a secret header when given; the answer's JSON (null for VK's plain `ok`).
+async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    header: Option<(&str, &str)>,
+) -> Value {
     for _ in 0..3000 {
         let mut req = http.post(url).json(body).timeout(Duration::from_secs(10));
-        if secret {
-            req = req.header("X-Telegram-Bot-Api-Secret-Token", SECRET);
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
         }
         if let Ok(resp) = req.send().await {
             let status = resp.status();
             if status.is_success() {
-                if let Ok(body) = resp.json::<Value>().await {
-                    return body;
+                if let Ok(text) = resp.text().await {
+                    return serde_json::from_str(&text).unwrap_or(Value::Null);
                 }
             } else {
                 assert!(status.is_server_error(), "{status} for {body}");
@@ -146,7 +173,7 @@ async fn web_client(
     for (i, text) in SCRIPT.iter().enumerate() {
         let id = format!("m{i}");
         let body = json!({ "client_id": format!("crash-web-{n}"), "text": text, "message_id": id });
-        let resp = deliver(&http, &format!("{base}/api/v1/messages"), &body, false).await;
+        let resp = deliver(&http, &format!("{base}/api/v1/messages"), &body, None).await;
         accepted.fetch_add(1, Ordering::SeqCst);
         let texts = resp["replies"]
             .as_array()
@@ -165,7 +192,30 @@ async fn telegram_chat(http: reqwest::Client, base: String, n: usize, accepted: 
     for (i, text) in SCRIPT.iter().enumerate() {
         let update_id = chat * 100 + i64::try_from(i).unwrap_or_default();
         let update = tg_text(update_id, chat, text);
-        deliver(&http, &format!("{base}/webhooks/telegram"), &update, true).await;
+        let secret = Some(("X-Telegram-Bot-Api-Secret-Token", SECRET));
+        deliver(&http, &format!("{base}/webhooks/telegram"), &update, secret).await;
+        accepted.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One MAX chat's conversation over the webhook.
+async fn max_chat(http: reqwest::Client, base: String, n: usize, accepted: Arc<AtomicUsize>) {
+    let user = chat_id(n) + 1_000;
+    for (i, text) in SCRIPT.iter().enumerate() {
+        let ms = 1_763_607_600_000 + i64::try_from(i).unwrap_or_default();
+        let update = testkit::max::text(&format!("mid.{user}.{i}"), user, text, ms);
+        let secret = Some(("X-Max-Bot-Api-Secret", testkit::max::SECRET));
+        deliver(&http, &format!("{base}/webhooks/max"), &update, secret).await;
+        accepted.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One VK chat's conversation over the Callback API.
+async fn vk_chat(http: reqwest::Client, base: String, n: usize, accepted: Arc<AtomicUsize>) {
+    let user = chat_id(n) + 2_000;
+    for (i, text) in SCRIPT.iter().enumerate() {
+        let call = testkit::vk::message(&format!("{user}-{i}"), user, text, None);
+        deliver(&http, &format!("{base}/webhooks/vk"), &call, None).await;
         accepted.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -219,15 +269,23 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
     let emulator = TelegramEmulator::start(TOKEN).await;
+    let (max, vk) = (MaxEmulator::start().await, VkEmulator::start().await);
+    let emulators = Emulators {
+        telegram: emulator.url(),
+        max: max.url(),
+        vk: vk.url(),
+    };
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut clock = friday_10am();
-    let mut server = start(&db_url, port, &emulator.url(), clock).await;
+    let mut server = start(&db_url, port, &emulators, clock).await;
 
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicUsize::new(0));
     let web = spawn_clients(WEB_CLIENTS, web_client, &http, &base, &accepted);
     let telegram = spawn_clients(TELEGRAM_CHATS, telegram_chat, &http, &base, &accepted);
+    let max_chats = spawn_clients(MAX_CHATS, max_chat, &http, &base, &accepted);
+    let vk_chats = spawn_clients(VK_CHATS, vk_chat, &http, &base, &accepted);
 
     for at in KILL_AT {
         while accepted.load(Ordering::SeqCst) < at {
@@ -237,16 +295,16 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
         // Restart a few minutes later by the bot's clock, so the dead process's job leases
         // (60 s) have run out, as they would have by the time a supervisor restarts it.
         clock += chrono::Duration::minutes(5);
-        server = start(&db_url, port, &emulator.url(), clock).await;
+        server = start(&db_url, port, &emulators, clock).await;
     }
     let mut web_answers = Vec::new();
     for task in web {
         web_answers.push(task.await.expect("web client"));
     }
-    for task in telegram {
-        task.await.expect("telegram chat");
+    for task in telegram.into_iter().chain(max_chats).chain(vk_chats) {
+        task.await.expect("messenger chat");
     }
-    let total = (WEB_CLIENTS + TELEGRAM_CHATS) * SCRIPT.len();
+    let total = (WEB_CLIENTS + TELEGRAM_CHATS + MAX_CHATS + VK_CHATS) * SCRIPT.len();
     assert_eq!(accepted.load(Ordering::SeqCst), total);
 
     // Wait until no reply waits in the outbox (one Telegram message a second per chat).
@@ -307,9 +365,9 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
             .expect("a send job names its message");
         cut_off.insert(message, reason);
     }
-    // At most the sends in flight at each kill: one per chat.
+    // At most the sends in flight at each kill: one per Telegram or MAX chat.
     assert!(
-        cut_off.len() <= KILL_AT.len() * TELEGRAM_CHATS,
+        cut_off.len() <= KILL_AT.len() * (TELEGRAM_CHATS + MAX_CHATS),
         "{cut_off:?}"
     );
     let sent = emulator.calls("sendMessage");
@@ -341,12 +399,62 @@ async fn kill_9_under_load_loses_no_accepted_message_and_duplicates_no_reply() {
             "chat {chat}: stored (text, cut off) {stored:?}, delivered {got:?}"
         );
     }
+    // MAX: the same rule as Telegram (MAX cannot recognise a repeated send either).
+    for n in 0..MAX_CHATS {
+        let user = chat_id(n) + 1_000;
+        let client = ClientRef {
+            channel: ChannelKind::Max,
+            id: user.to_string(),
+        };
+        let messages = store.messages(&client).await.expect("messages");
+        assert_eq!(messages.iter().filter(|m| m.inbound).count(), SCRIPT.len());
+        let stored: Vec<(&str, bool)> = messages
+            .iter()
+            .filter(|m| !m.inbound)
+            .map(|m| (m.text.as_str(), cut_off.contains_key(&m.id)))
+            .collect();
+        let got_values = max.messages_to(user);
+        let got: Vec<&str> = got_values
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        assert!(!stored.is_empty());
+        assert!(
+            delivered_once_in_order(&stored, &got),
+            "MAX {user}: stored (text, cut off) {stored:?}, delivered {got:?}"
+        );
+    }
+    // VK: every stored reply shown exactly once, in order; nothing is cut off for good.
+    for n in 0..VK_CHATS {
+        let user = chat_id(n) + 2_000;
+        let client = ClientRef {
+            channel: ChannelKind::Vk,
+            id: user.to_string(),
+        };
+        let messages = store.messages(&client).await.expect("messages");
+        assert_eq!(messages.iter().filter(|m| m.inbound).count(), SCRIPT.len());
+        let stored: Vec<&str> = messages
+            .iter()
+            .filter(|m| !m.inbound)
+            .map(|m| m.text.as_str())
+            .collect();
+        assert!(
+            messages.iter().all(|m| !cut_off.contains_key(&m.id)),
+            "a VK send was dead-lettered"
+        );
+        let shown: Vec<String> = vk.shown(user).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(shown, stored, "VK {user}");
+    }
     eprintln!(
-        "kill -9 under load: {total} messages, {} kills, {} Telegram replies sent, {} cut off \
-         mid-send",
+        "kill -9 under load: {total} messages, {} kills, {} Telegram and {} MAX replies sent, \
+         {} cut off mid-send, {} VK messages shown",
         KILL_AT.len(),
         sent.len(),
-        cut_off.len()
+        max.calls("POST /messages").len(),
+        cut_off.len(),
+        (0..VK_CHATS)
+            .map(|n| vk.shown(chat_id(n) + 2_000).len())
+            .sum::<usize>()
     );
     store.close().await;
     drop(server);
