@@ -6,6 +6,9 @@
 //! (default 10), and `LOAD_HEAVY_RATE` (default 0): that many 4 096-character messages a
 //! second mixed in, each from a new client (pasted text, a long word, Latin `x`); the reported
 //! latencies are those of the normal traffic, so they show what expensive messages do to it.
+//! `LOAD_MIX=1` spreads the conversations over the web chat, Telegram, MAX and VK (each
+//! messenger against its emulator, updates posted to its webhook) and reports the latency of
+//! each: the web chat's answer, and each webhook's acknowledgement (stored and processed).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use bot::server::{self, Clock, ServeConfig};
@@ -29,13 +32,24 @@ async fn main() {
     let clients = env_num("LOAD_CLIENTS", 50).max(1);
     let seconds = env_num("LOAD_SECONDS", 10).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
+    let mix = env_num("LOAD_MIX", 0) > 0;
+    let telegram_emu = testkit::telegram::TelegramEmulator::start(testkit::app::TOKEN).await;
+    let (max_emu, vk_emu) = (
+        testkit::max::MaxEmulator::start().await,
+        testkit::vk::VkEmulator::start().await,
+    );
     let config = ServeConfig {
         profile: bot::config::demo_salon(),
         db_url: format!("sqlite://{}", dir.path().join("load.db").display()),
         listen: "127.0.0.1:0".parse().expect("address"),
-        telegram: None,
-        max: None,
-        vk: None,
+        telegram: mix.then(|| bot::channels::telegram::TelegramConfig {
+            token: testkit::app::TOKEN.into(),
+            secret: Some(testkit::app::SECRET.into()),
+            api_url: telegram_emu.url(),
+            groups: Vec::new(),
+        }),
+        max: mix.then(|| testkit::app::messenger_max(max_emu.url())),
+        vk: mix.then(|| testkit::app::messenger_vk(vk_emu.url())),
         clock: Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
         worker_interval: Duration::from_secs(1),
         telegram_polling: false,
@@ -44,7 +58,8 @@ async fn main() {
         http: Default::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
-    let url = format!("http://{}/api/v1/messages", bound.local_addr());
+    let base = format!("http://{}", bound.local_addr());
+    let url = format!("{base}/api/v1/messages");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(bound.run(async {
         let _ = stop_rx.await;
@@ -94,6 +109,12 @@ async fn main() {
         let http = http.clone();
         let url = url.clone();
         let errors = Arc::clone(&errors);
+        let channel = if mix {
+            CHANNELS[(c % 4) as usize]
+        } else {
+            "web"
+        };
+        let base = base.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut round = 0u64;
@@ -119,10 +140,21 @@ async fn main() {
                         _ => json!({ "client_id": client, "text": "спасибо!" }),
                     };
                     let t = Instant::now();
+                    if channel != "web" {
+                        let n = c * 1_000_000 + round * 10 + step;
+                        let text = body["text"].as_str().unwrap_or("в 15:00").to_string();
+                        let ok = post_webhook(&http, &base, channel, c, n, &text).await;
+                        if ok {
+                            latencies.push((channel, t.elapsed()));
+                        } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
                     match http.post(&url).json(&body).send().await {
                         Ok(r) if r.status().is_success() => {
                             last = r.json().await.unwrap_or(Value::Null);
-                            latencies.push(t.elapsed());
+                            latencies.push((channel, t.elapsed()));
                         }
                         _ => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -133,10 +165,11 @@ async fn main() {
             latencies
         }));
     }
-    let mut all = Vec::new();
+    let mut by_channel = Vec::new();
     for t in tasks {
-        all.extend(t.await.unwrap_or_default());
+        by_channel.extend(t.await.unwrap_or_default());
     }
+    let mut all: Vec<Duration> = by_channel.iter().map(|(_, d)| *d).collect();
     let elapsed = started.elapsed();
     let heavy_sent = match heavy {
         Some(h) => h.await.unwrap_or(0),
@@ -145,10 +178,7 @@ async fn main() {
     let _ = stop_tx.send(());
     let _ = server.await;
     all.sort();
-    let pct = |p: f64| {
-        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-        all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| percentile(&all, p);
     println!(
         "serve_load: {} messages in {:.1} s = {:.0} msg/s (target {rate}), {clients} concurrent conversations, {} errors",
         all.len(),
@@ -166,6 +196,64 @@ async fn main() {
         pct(0.99),
         pct(1.0)
     );
+    if mix {
+        for channel in CHANNELS {
+            let mut own: Vec<Duration> = by_channel
+                .iter()
+                .filter(|(c, _)| *c == channel)
+                .map(|(_, d)| *d)
+                .collect();
+            own.sort();
+            println!(
+                "  {channel}: {} messages, p50 {:.1} · p95 {:.1} · p99 {:.1} ms",
+                own.len(),
+                percentile(&own, 0.50),
+                percentile(&own, 0.95),
+                percentile(&own, 0.99)
+            );
+        }
+        println!(
+            "  sent meanwhile: Telegram {}, MAX {}, VK {} messages",
+            telegram_emu.calls("sendMessage").len(),
+            max_emu.calls("POST /messages").len(),
+            vk_emu.calls("messages.send").len()
+        );
+    }
+}
+
+const CHANNELS: [&str; 4] = ["web", "telegram", "max", "vk"];
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Post message `n` of conversation `c` to the `channel` webhook as that messenger does; true
+/// when it was accepted.
+async fn post_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    c: u64,
+    n: u64,
+    text: &str,
+) -> bool {
+    let user = 10_000 + i64::try_from(c).unwrap_or(0);
+    let n = i64::try_from(n).unwrap_or(0);
+    let request = match channel {
+        "telegram" => http
+            .post(format!("{base}/webhooks/telegram"))
+            .header("X-Telegram-Bot-Api-Secret-Token", testkit::app::SECRET)
+            .json(&testkit::app::tg_text(n, user, text)),
+        "max" => http
+            .post(format!("{base}/webhooks/max"))
+            .header("X-Max-Bot-Api-Secret", testkit::max::SECRET)
+            .json(&testkit::max::text(&format!("mid.{n}"), user, text, n)),
+        _ => http
+            .post(format!("{base}/webhooks/vk"))
+            .json(&testkit::vk::message(&format!("e{n}"), user, text, None)),
+    };
+    request.send().await.is_ok_and(|r| r.status().is_success())
 }
 
 /// An expensive message of 4 096 characters: a pasted wall of words, one long word, Latin x.

@@ -278,6 +278,7 @@ async fn telegram_update(
         app.telegram_secret.as_deref(),
     )?;
     let body = body_bytes(body)?;
+    log_raw(ChannelKind::Telegram, &body);
     let update = telegram::parse_update(&body, app.clock.now(), api.groups())
         .map_err(|e| ApiError::BadRequest(format!("not a Telegram update: {e}")))?;
     handle_arrival(app, update.arrival(), received).await
@@ -291,6 +292,12 @@ fn verify_header(headers: &HeaderMap, name: &str, secret: Option<&str>) -> Resul
         (Some(given), Some(secret)) if same_secret(given, secret.as_bytes()) => Ok(()),
         _ => Err(ApiError::Unauthorized),
     }
+}
+
+/// The raw body of a verified webhook call, for debugging a provider's format: at `debug`
+/// only, as it carries names and phones.
+fn log_raw(channel: ChannelKind, body: &[u8]) {
+    tracing::debug!(%channel, raw = %String::from_utf8_lossy(body), "webhook body");
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -317,6 +324,7 @@ async fn max_webhook(
         }
         verify_header(&headers, max::SECRET_HEADER, app.max_secret.as_deref())?;
         let body = body_bytes(body)?;
+        log_raw(ChannelKind::Max, &body);
         let arrival = max::parse_update(&body, app.clock.now())
             .map_err(|e| ApiError::BadRequest(format!("not a MAX update: {e}")))?;
         handle_arrival(&app, arrival, received).await
@@ -371,6 +379,7 @@ async fn vk_call(
         tracing::warn!("vk call with a wrong or missing secret refused");
         return Err(ApiError::Unauthorized);
     }
+    log_raw(ChannelKind::Vk, &body);
     if call.kind == "confirmation" {
         return config.confirmation.clone().ok_or(ApiError::NotFound(
             "the VK confirmation string is not set: set BOT_VK_CONFIRMATION",

@@ -372,6 +372,19 @@ impl TestApp {
         panic!("replies still waiting in the outbox after 5 s");
     }
 
+    /// Wait up to 5 s for the first dead letters; them.
+    pub async fn dead_letters(&self) -> Vec<bot::store::Job> {
+        let store = self.store().await;
+        for _ in 0..250 {
+            let dead = store.dead_jobs().await.expect("dead letters");
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Vec::new()
+    }
+
     /// Row counts of the server's database.
     pub async fn counts(&self) -> bot::store::Counts {
         self.store().await.counts().await.expect("counts")

@@ -19,3 +19,31 @@ pub mod pg;
 pub mod telegram;
 pub mod tmpfs;
 pub mod vk;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Serve `app` on a fresh loopback port in the background (an emulator); its address.
+pub async fn serve_loopback(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind emulator");
+    let addr = listener.local_addr().expect("emulator address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Poll `check` every 20 ms until it gives a value, or panic after `secs` seconds with what
+/// `waited_for` says (given the last state).
+pub async fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(Instant::now() < deadline, "after {secs} s: {why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -62,13 +62,7 @@ impl MaxEmulator {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&inner));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind emulator");
-        let addr = listener.local_addr().expect("emulator address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve_loopback(app).await;
         MaxEmulator { addr, inner }
     }
 
@@ -93,36 +87,16 @@ impl MaxEmulator {
 
     /// Wait up to `secs` seconds until `user_id` got at least `n` messages; all of them.
     pub async fn wait_messages(&self, user_id: i64, n: usize, secs: u64) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
+        crate::eventually(secs, || {
             let got = self.messages_to(user_id);
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "MAX user {user_id} got {} of {n} messages in {secs} s: {got:#?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            at_least(got, n, &format!("messages to MAX user {user_id}"))
+        })
+        .await
     }
 
     /// Wait up to `secs` seconds until `route` was called at least `n` times.
     pub async fn wait_calls(&self, route: &str, n: usize, secs: u64) -> Vec<Call> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.calls(route);
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{route}: {} of {n} calls in {secs} s",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::eventually(secs, || at_least(self.calls(route), n, route)).await
     }
 
     /// The bot's token is revoked: every call answers 401 `verify.token` from now on.
@@ -261,6 +235,19 @@ async fn handle(
     };
     inner.calls.lock().expect("calls").push(call);
     Json(answer).into_response()
+}
+
+/// `got` when it has at least `n` items, else why not.
+pub(crate) fn at_least<T: std::fmt::Debug>(
+    got: Vec<T>,
+    n: usize,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    if got.len() >= n {
+        Ok(got)
+    } else {
+        Err(format!("{} of {n} {what}: {got:#?}", got.len()))
+    }
 }
 
 fn check_message(call: &Call) -> Result<(), String> {

@@ -53,13 +53,7 @@ impl TelegramEmulator {
         let app = axum::Router::new()
             .route("/{bot}/{method}", post(call))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind emulator");
-        let addr = listener.local_addr().expect("emulator address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve_loopback(app).await;
         TelegramEmulator { addr, state }
     }
 
@@ -137,18 +131,7 @@ impl TelegramEmulator {
 
     /// Wait until `n` calls of `method` were recorded (or panic after `secs`).
     pub async fn wait_for(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let calls = self.calls(method);
-            if calls.len() >= n {
-                return calls;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {n} {method} calls within {secs} s, got {calls:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        crate::eventually(secs, || crate::max::at_least(self.calls(method), n, method)).await
     }
 }
 

@@ -58,13 +58,7 @@ impl VkEmulator {
         let app = axum::Router::new()
             .route("/method/{method}", post(call))
             .with_state(Arc::clone(&inner));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind emulator");
-        let addr = listener.local_addr().expect("emulator address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve_loopback(app).await;
         VkEmulator { addr, inner }
     }
 
@@ -94,36 +88,19 @@ impl VkEmulator {
 
     /// Wait up to `secs` seconds until the client `peer` saw at least `n` messages; all of them.
     pub async fn wait_shown(&self, peer: i64, n: usize, secs: u64) -> Vec<(String, Option<Value>)> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.shown(peer);
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "VK peer {peer} saw {} of {n} messages in {secs} s: {got:#?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::eventually(secs, || {
+            crate::max::at_least(
+                self.shown(peer),
+                n,
+                &format!("messages shown to VK peer {peer}"),
+            )
+        })
+        .await
     }
 
     /// Wait up to `secs` seconds until `method` was accepted at least `n` times.
     pub async fn wait_calls(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.calls(method);
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{method}: {} of {n} calls in {secs} s",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::eventually(secs, || crate::max::at_least(self.calls(method), n, method)).await
     }
 
     /// Refused calls with their error code.

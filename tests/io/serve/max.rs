@@ -207,15 +207,7 @@ async fn a_429_is_waited_out_and_a_revoked_token_dead_letters_with_the_fix() {
             .await,
         200
     );
-    let store = app.store().await;
-    let mut dead = Vec::new();
-    for _ in 0..250 {
-        dead = store.dead_jobs().await.expect("dead letters");
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let dead = app.dead_letters().await;
     let reason = dead
         .first()
         .and_then(|j| j.last_error.clone())
@@ -225,4 +217,48 @@ async fn a_429_is_waited_out_and_a_revoked_token_dead_letters_with_the_fix() {
         "{reason}"
     );
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bot_max_subscribe_registers_the_webhook_with_the_secret() {
+    let emu = max::MaxEmulator::start().await;
+    let url = emu.url();
+    let env = [
+        ("BOT_MAX_TOKEN", max::TOKEN),
+        ("BOT_MAX_SECRET", max::SECRET),
+        ("BOT_MAX_API_URL", url.as_str()),
+    ];
+    let args = [
+        "max",
+        "subscribe",
+        "--url",
+        "https://bot.example.ru/webhooks/max",
+    ];
+    let (code, out, err) = testkit::run_bot!(&args, &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("subscription: https://bot.example.ru/webhooks/max"),
+        "{out}"
+    );
+    let subs = emu.calls("POST /subscriptions");
+    assert_eq!(subs[0].body["secret"], max::SECRET);
+    assert!(
+        subs[0].body["update_types"]
+            .as_array()
+            .is_some_and(|t| t.len() >= 4)
+    );
+    // Plain HTTP is refused before MAX is asked; so is a missing secret.
+    let args = [
+        "max",
+        "subscribe",
+        "--url",
+        "http://bot.example.ru/webhooks/max",
+    ];
+    let (code, _, err) = testkit::run_bot!(&args, &env).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("HTTPS"), "{err}");
+    let (code, _, err) = testkit::run_bot!(&args, &env[..1]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("BOT_MAX_SECRET"), "{err}");
+    assert_eq!(emu.calls("POST /subscriptions").len(), 1);
 }

@@ -139,14 +139,7 @@ async fn a_client_who_forbids_messages_is_a_dead_letter_and_deny_drops_reminders
         .await;
     assert_eq!(status, 200);
     let store = app.store().await;
-    let mut dead = Vec::new();
-    for _ in 0..250 {
-        dead = store.dead_jobs().await.expect("dead letters");
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let dead = app.dead_letters().await;
     let reason = dead
         .first()
         .and_then(|j| j.last_error.clone())
@@ -209,4 +202,38 @@ async fn a_client_who_forbids_messages_is_a_dead_letter_and_deny_drops_reminders
         .expect("post");
     assert_eq!(junk.status().as_u16(), 400);
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bot_vk_check_compares_the_confirmation_string() {
+    let emu = vk::VkEmulator::start().await;
+    let url = emu.url();
+    let group = vk::GROUP_ID.to_string();
+    let env = |confirmation: &'static str| {
+        [
+            ("BOT_VK_TOKEN", vk::TOKEN.to_string()),
+            ("BOT_VK_GROUP_ID", group.clone()),
+            ("BOT_VK_SECRET", vk::SECRET.to_string()),
+            ("BOT_VK_CONFIRMATION", confirmation.to_string()),
+            ("BOT_VK_API_URL", url.clone()),
+        ]
+    };
+    let run = |env: [(&'static str, String); 5]| async move {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        testkit::run_bot!(&["vk", "check"], &pairs).await
+    };
+    let (code, out, err) = run(env(vk::CONFIRMATION)).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("confirmation: ok"), "{out}");
+    let (code, out, _) = run(env("stale")).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(vk::CONFIRMATION), "{out}");
+    let mut wrong = env(vk::CONFIRMATION);
+    wrong[0].1 = "revoked".into();
+    let (code, _, err) = run(wrong).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error 5") || err.contains("VK error 5"),
+        "{err}"
+    );
 }
