@@ -487,6 +487,8 @@ impl MaxApi {
                  (business.max.ru → Чат-боты → Настройки)"
             ))),
             s if s >= 500 || code == "attachment.not.ready" => Err(SendError::Transient(what)),
+            // The user stopped or blocked the bot ("chat.denied" and the like).
+            403 => Err(SendError::Blocked(what)),
             _ => Err(SendError::Permanent(what)),
         }
     }

@@ -30,6 +30,10 @@ pub enum SendError {
     /// not help. The text says what to fix where that is known.
     #[error("refused: {0}")]
     Permanent(String),
+    /// The client does not accept messages on this channel (blocked the bot, forbade the
+    /// community's messages): no retry, and no more reminders there.
+    #[error("blocked by the client: {0}")]
+    Blocked(String),
 }
 
 /// One webhook delivery (or polled update), as every channel tells it to the server.

@@ -473,6 +473,9 @@ impl TelegramApi {
         let what = format!("{method}: {code} {description}");
         if status.is_server_error() || code >= 500 {
             Err(SendError::Transient(what))
+        } else if code == 403 {
+            // "Forbidden: bot was blocked by the user" (or the user is deactivated).
+            Err(SendError::Blocked(what))
         } else {
             Err(SendError::Permanent(what))
         }

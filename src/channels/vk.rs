@@ -392,7 +392,7 @@ impl VkApi {
             5 => SendError::Permanent(format!(
                 "{what}: the community token is wrong or revoked; set BOT_VK_TOKEN"
             )),
-            900..=902 => SendError::Permanent(format!(
+            900..=902 => SendError::Blocked(format!(
                 "{what}: the client does not accept messages from the community (they must \
                  write first or allow messages)"
             )),

@@ -254,6 +254,14 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, StoreError> {
         app.metrics.messages_out(sender.kind(), 1);
         return Ok(Fate::Sent(message).into());
     }
+    if let Err(SendError::Blocked(_)) = &sent {
+        // Reminders would meet the same refusal: drop them (an SMS fallback comes with SMS).
+        let dropped = app
+            .store
+            .client_stopped(&out.client, app.clock.now())
+            .await?;
+        tracing::info!(channel = %out.client.channel, dropped, "client blocks the bot: reminders dropped");
+    }
     Ok(attempt_of(app, sender, sent))
 }
 
@@ -281,7 +289,7 @@ fn attempt_of(app: &App, sender: Sender<'_>, sent: Result<(), SendError>) -> Att
             app.metrics.error(send_failed(channel));
             Fate::Retry(e).into()
         }
-        Err(SendError::Permanent(e)) => Fate::Dead(e).into(),
+        Err(SendError::Permanent(e) | SendError::Blocked(e)) => Fate::Dead(e).into(),
     }
 }
 

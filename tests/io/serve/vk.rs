@@ -185,6 +185,43 @@ async fn a_client_who_forbids_messages_is_a_dead_letter_and_deny_drops_reminders
     );
     assert_eq!(app.vk_call(&deny).await, (200, "ok".to_string()));
     assert_eq!(turns(&store.pending_jobs().await.expect("jobs")), 0);
+    // A third client books, then blocks the community: the next reply meets 901, and the
+    // reminders, which would meet it too, are dropped.
+    let user = 93;
+    write(
+        &app,
+        user,
+        "c1",
+        "хочу записаться на маникюр завтра после обеда",
+        1,
+    )
+    .await;
+    let keyboard = app
+        .vk()
+        .shown(user)
+        .iter()
+        .rev()
+        .find_map(|(_, k)| k.clone());
+    let slot = vk::payloads(&keyboard)[1].clone();
+    let n = app.vk().shown(user).len();
+    assert_eq!(app.vk_call(&vk::press("c2", user, &slot)).await.0, 200);
+    app.vk().wait_shown(user, n + 1, 5).await;
+    let n = app.vk().shown(user).len();
+    write(&app, user, "c3", "Анна, +7 913 765-43-21", n + 1).await;
+    assert!(turns(&store.pending_jobs().await.expect("jobs")) > 0);
+    app.vk().deny(user);
+    let (status, _) = app.vk_call(&vk::message("c4", user, "спасибо", None)).await;
+    assert_eq!(status, 200);
+    let mut left = usize::MAX;
+    for _ in 0..250 {
+        left = turns(&store.pending_jobs().await.expect("jobs"));
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 0, "the blocked client's reminders are dropped");
+
     // Unknown events are answered `ok` too; junk is a 400.
     let odd = vk::event(
         "wall_post_new",
