@@ -56,6 +56,7 @@ async fn main() {
         managers_chat: None,
         bitrix24: server::Bitrix24Config::default(),
         http: Default::default(),
+        access: Default::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let base = format!("http://{}", bound.local_addr());

@@ -197,6 +197,12 @@ impl WebPoll {
     /// %-escape that is not UTF-8 (`%ff`) is refused, not turned into U+FFFD, which would make
     /// different ids one client; unknown or repeated parameters are refused too.
     pub fn from_query(query: &str) -> Result<WebPoll, Invalid> {
+        WebPoll::from_query_and_header(query, None)
+    }
+
+    /// Read the query string, the client id from the `X-Client-Id` header when given (then the
+    /// query must not name another one).
+    pub fn from_query_and_header(query: &str, header: Option<&str>) -> Result<WebPoll, Invalid> {
         let mut client_id = None;
         let mut after = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -222,8 +228,20 @@ impl WebPoll {
                 return Err(Invalid(format!("query parameter {key} is given twice")));
             }
         }
-        let client_id =
-            client_id.ok_or_else(|| Invalid("missing query parameter: client_id".into()))?;
+        let client_id = match (header, client_id) {
+            (Some(h), Some(q)) if h != q => {
+                return Err(Invalid(
+                    "X-Client-Id and the client_id parameter name different clients".into(),
+                ));
+            }
+            (Some(h), _) => h.to_string(),
+            (None, Some(q)) => q,
+            (None, None) => {
+                return Err(Invalid(
+                    "missing client id: send the X-Client-Id header (or client_id=…)".into(),
+                ));
+            }
+        };
         Ok(WebPoll { client_id, after })
     }
 

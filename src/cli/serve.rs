@@ -122,6 +122,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         );
     }
     let vk = VkConfig::from_env()?;
+    let access = server::Access {
+        metrics_token: env_secret("BOT_METRICS_TOKEN"),
+        frame_ancestors: std::env::var("BOT_FRAME_ANCESTORS")
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "*".to_string()),
+    };
+    if access.frame_ancestors.contains([';', ',', '\n']) {
+        anyhow::bail!(
+            "BOT_FRAME_ANCESTORS is a space-separated list of sources (https://salon.ru 'self'), without ';' or ','"
+        );
+    }
     let bitrix24 = bitrix24_config(args.bitrix24_reconcile_minutes)?;
     let crm_base = bitrix24
         .client
@@ -142,6 +155,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         managers_chat: args.managers_chat_id,
         bitrix24,
         http: Default::default(),
+        access: access.clone(),
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();
@@ -153,6 +167,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             "telegram: on, but BOT_TELEGRAM_SECRET is not set: every webhook call is refused"
         ),
         Some(_) => eprintln!("telegram: webhook at POST http://{addr}/webhooks/telegram"),
+    }
+    if access.metrics_token.is_none() && !addr.ip().is_loopback() {
+        eprintln!(
+            "metrics: GET http://{addr}/metrics is open to anyone who reaches {addr}; set BOT_METRICS_TOKEN to ask for a bearer token"
+        );
     }
     match &max {
         None => eprintln!("max: off (set BOT_MAX_TOKEN to turn it on)"),

@@ -39,6 +39,40 @@ impl Default for HttpTimeouts {
     }
 }
 
+/// Who may reach what: the `/metrics` token and who may frame the chat page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// `BOT_METRICS_TOKEN`: `/metrics` asks for `Authorization: Bearer <token>`; None: open.
+    pub metrics_token: Option<String>,
+    /// `BOT_FRAME_ANCESTORS`: the CSP `frame-ancestors` of the chat page (the sites that may
+    /// embed it); default `*`, any site, as a widget.
+    pub frame_ancestors: String,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            metrics_token: None,
+            frame_ancestors: "*".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let metrics = if self.metrics_token.is_some() {
+            "token"
+        } else {
+            "open"
+        };
+        write!(
+            f,
+            "metrics {metrics}, frame-ancestors {}",
+            self.frame_ancestors
+        )
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then drain with a deadline.
 pub(super) async fn serve(
     listener: TcpListener,

@@ -21,7 +21,7 @@ mod worker;
 pub use crate::clock::Clock;
 pub use crm::Bitrix24Config;
 pub use error::ApiError;
-pub use listen::HttpTimeouts;
+pub use listen::{Access, HttpTimeouts};
 pub use metrics::Metrics;
 
 use crate::channels::Channels;
@@ -60,6 +60,8 @@ pub struct ServeConfig {
     pub bitrix24: Bitrix24Config,
     /// Header, body and shutdown time limits of the HTTP server.
     pub http: HttpTimeouts,
+    /// The `/metrics` token and who may embed the chat page.
+    pub access: Access,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,8 @@ pub struct App {
     pub(crate) worker_beat: Beat,
     /// How often the worker looks for due jobs when nothing wakes it.
     pub(crate) worker_interval: Duration,
+    /// The `/metrics` token and who may embed the chat page.
+    pub access: Access,
     /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
     pub(crate) ready_probe: tokio::sync::Mutex<()>,
 }
@@ -200,6 +204,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         worker_beat: Beat::new(),
         worker_interval: config.worker_interval,
         ready_probe: tokio::sync::Mutex::new(()),
+        access: config.access,
     };
     Ok(Bound {
         app: Arc::new(app),

@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 
 const TEMPLATE: &str = include_str!("chat.html");
 
-/// The page as of `now`.
-pub fn chat_page(engine: &Engine, now: DateTime<Utc>) -> String {
+/// The page as of `now`, its inline script and style marked with `nonce` (the page's CSP
+/// allows only them).
+pub fn chat_page(engine: &Engine, now: DateTime<Utc>, nonce: &str) -> String {
     let welcome = engine.welcome(now);
     TEMPLATE
+        .replace("<script>", &format!("<script nonce=\"{nonce}\">"))
+        .replace("<style>", &format!("<style nonce=\"{nonce}\">"))
         .replace(
             "{{business}}",
             &script_value(&engine.profile().business.name),
@@ -35,13 +38,15 @@ mod tests {
     #[test]
     fn the_page_greets_as_the_business_and_no_name_breaks_the_script() {
         let now = chrono::Utc::now();
-        let page = chat_page(&Engine::new(crate::config::demo_salon()), now);
+        let page = chat_page(&Engine::new(crate::config::demo_salon()), now, "n0nce");
+        assert!(page.contains(r#"<script nonce="n0nce">"#));
+        assert!(page.contains(r#"<style nonce="n0nce">"#));
         assert!(page.contains("«Лаванда»"), "the business name");
         assert!(page.contains(r#"{"title":"Записаться","payload":"book"}"#));
         assert!(!page.contains("{{"), "every placeholder filled");
         let mut profile = crate::config::demo_clinic();
         profile.business.name = "Клиника \"Береста\" </script><script>alert(1)</script>".into();
-        let page = chat_page(&Engine::new(profile), now);
+        let page = chat_page(&Engine::new(profile), now, "n");
         assert_eq!(page.matches("</script>").count(), 1, "only the page's own");
         assert!(page.contains(r#"Клиника \"Береста\" <\/script>"#));
     }

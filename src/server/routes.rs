@@ -24,6 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+/// The header a web client sends its id in when it polls.
+pub const CLIENT_ID_HEADER: &str = "x-client-id";
+
 /// Largest accepted request body (bytes): a 4 096-character text in any JSON encoding
 /// (`\uXXXX` escapes take 6 bytes a character, 12 for an emoji) with room for the rest.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -40,6 +43,7 @@ pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
@@ -48,8 +52,56 @@ pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
         .with_state(app)
 }
 
-async fn chat_page(State(app): State<Arc<App>>) -> Html<String> {
-    Html(super::page::chat_page(&app.engine, app.clock.now()))
+/// The chat page, with a CSP that allows its own inline script and style (by a fresh nonce)
+/// and nothing else, and lets the sites of `BOT_FRAME_ANCESTORS` embed it.
+async fn chat_page(State(app): State<Arc<App>>) -> Response {
+    let nonce = nonce();
+    let csp = format!(
+        "default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+         object-src 'none'; frame-ancestors {}",
+        app.access.frame_ancestors
+    );
+    (
+        [(header::CONTENT_SECURITY_POLICY, csp)],
+        Html(super::page::chat_page(&app.engine, app.clock.now(), &nonce)),
+    )
+        .into_response()
+}
+
+/// 128 random bits from the OS, as hex (a CSP nonce).
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: a nonce that still differs per response.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = t.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Headers every answer carries: no MIME sniffing, no referrer, and — unless the handler set
+/// its own — a CSP that allows nothing (JSON answers and errors run no script).
+async fn security_headers(response: Response) -> Response {
+    let mut response = response;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -112,7 +164,18 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// `/metrics`: behind `BOT_METRICS_TOKEN` (a bearer token) when it is set.
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.access.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
+            app.metrics.error("unauthorized");
+            return ApiError::Unauthorized.into_response();
+        }
+    }
     let depth = match app.store.counts().await {
         Ok(c) => Some(c.pending_jobs),
         Err(e) => {
@@ -218,10 +281,20 @@ async fn answered_before(
 /// `GET /api/v1/messages?client_id=…&after=ID`: messages sent to a web client since `after`.
 async fn web_updates(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<WebUpdates>, ApiError> {
     let result: Result<WebUpdates, ApiError> = async {
-        let poll = WebPoll::from_query(query.as_deref().unwrap_or(""))
+        // The client id comes in `X-Client-Id` (kept out of URLs and proxy logs); the query
+        // form stays accepted for older pages.
+        let header_id =
+            match headers.get(CLIENT_ID_HEADER) {
+                Some(v) => Some(v.to_str().map_err(|_| {
+                    ApiError::BadRequest("X-Client-Id must be printable ASCII".into())
+                })?),
+                None => None,
+            };
+        let poll = WebPoll::from_query_and_header(query.as_deref().unwrap_or(""), header_id)
             .and_then(|poll| poll.client().map(|client| (poll.after, client)));
         let (after, client) = poll.map_err(|e| ApiError::BadRequest(e.0))?;
         let after = after.unwrap_or(0);

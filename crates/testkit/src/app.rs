@@ -197,6 +197,16 @@ pub async fn spawn_without_managers() -> TestApp {
     .await
 }
 
+/// The web-only server with these access settings (`/metrics` token, frame ancestors).
+pub async fn spawn_with_access(access: bot::server::Access) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (start, bitrix24) = (friday_10am(), Bitrix24Config::default());
+    spawn_opts(dir, None, start, false, bitrix24, None, move |c| {
+        c.access = access
+    })
+    .await
+}
+
 /// The web-only server with the HTTP time limits `http`.
 pub async fn spawn_with_http(http: HttpTimeouts) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -238,6 +248,7 @@ async fn spawn_opts(
         managers_chat: Some(MANAGERS),
         bitrix24: bitrix24.clone(),
         http: HttpTimeouts::default(),
+        access: Default::default(),
     };
     tune(&mut config);
     let bound = server::bind(config).await.expect("server binds");

@@ -91,6 +91,7 @@ async fn serve_worker_pushes_every_pending_lead_once(db: TestDb, n: usize, burst
             reconcile_every: None,
         },
         http: Default::default(),
+        access: Default::default(),
     };
     let started = Instant::now();
     let bound = server::bind(config).await.expect("server binds");

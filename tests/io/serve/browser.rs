@@ -189,6 +189,31 @@ async fn books_a_manicure_slot_in_the_web_chat_and_fits_a_phone() {
     }
     let counts = app.counts().await;
     assert_eq!((counts.bookings, counts.active_bookings), (1, 1));
+    // Under the page's CSP the script ran (the booking above), and the conversation's id is
+    // 128 random bits that the booking is stored under.
+    let id = browser
+        .run(
+            r#"return localStorage.getItem("bot.client_id")"#,
+            Value::Null,
+        )
+        .await;
+    let id = id.as_str().unwrap_or_default().to_string();
+    assert!(
+        id.len() == 33 && id.starts_with('w') && id[1..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let client = bot::domain::ClientRef {
+        channel: bot::domain::ChannelKind::Web,
+        id,
+    };
+    assert!(
+        !app.store()
+            .await
+            .messages(&client)
+            .await
+            .expect("read")
+            .is_empty()
+    );
 
     // The same conversation on a phone: no sideways scroll, the input, the send button and
     // the confirmation in view.

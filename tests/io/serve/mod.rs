@@ -1,6 +1,7 @@
 //! End-to-end tests of `bot serve`: the real server on port 0 with a fresh SQLite file per
 //! test, spoken to over HTTP, with a Telegram Bot API emulator where Telegram is on.
 
+mod access;
 mod browser;
 mod crash;
 mod crm;
@@ -9,6 +10,7 @@ mod health;
 mod hygiene;
 mod max;
 mod polling;
+mod privacy;
 mod telegram;
 mod timeouts;
 mod vk;

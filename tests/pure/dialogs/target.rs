@@ -51,6 +51,7 @@ async fn serve() -> Server {
         managers_chat: Some(-100_500),
         bitrix24: Bitrix24Config::default(),
         http: Default::default(),
+        access: Default::default(),
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
