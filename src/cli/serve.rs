@@ -94,6 +94,16 @@ pub(super) fn telegram_secret() -> anyhow::Result<Option<String>> {
     }
 }
 
+/// A requests-a-second limit from the environment; 0 turns it off.
+fn rate_env(name: &str, default: u32) -> anyhow::Result<u32> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u32>().map_err(|_| {
+            anyhow::anyhow!("{name} must be requests a second (0 turns the limit off), not {v:?}")
+        }),
+        _ => Ok(default),
+    }
+}
+
 async fn serve(args: Args) -> anyhow::Result<()> {
     let secret = telegram_secret()?;
     let profile = super::profile_or_demo(args.profile.as_deref())?;
@@ -129,6 +139,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "*".to_string()),
+        rate: server::RateLimits {
+            per_ip: rate_env("BOT_RATE_LIMIT_IP", server::RateLimits::SERVE.per_ip)?,
+            per_client: rate_env(
+                "BOT_RATE_LIMIT_CLIENT",
+                server::RateLimits::SERVE.per_client,
+            )?,
+        },
     };
     if access.frame_ancestors.contains([';', ',', '\n']) {
         anyhow::bail!(

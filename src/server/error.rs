@@ -25,6 +25,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Unavailable(String),
+    /// Over a rate limit: try again after this many seconds.
+    #[error("too many requests; try again in {0} s")]
+    TooManyRequests(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,6 +42,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(e) if e.is_busy() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,6 +58,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::Store(e) if e.is_busy() => "unavailable",
             ApiError::Store(_) => "internal",
         }
@@ -92,6 +97,15 @@ impl IntoResponse for ApiError {
             self.to_string()
         };
         let body = json!({ "error": self.code(), "message": message });
+        if let ApiError::TooManyRequests(secs) = self {
+            let after = secs.to_string();
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, after)],
+                Json(body),
+            )
+                .into_response();
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Busy, not broken: the sender may try again in a moment (webhooks do).
             return (status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response();

@@ -7,6 +7,7 @@
 //! (`axum::serve` sets no timer, so a half-sent request used to hold a connection and a
 //! SIGTERM forever.)
 
+use super::limits::RateLimits;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -47,6 +48,9 @@ pub struct Access {
     /// `BOT_FRAME_ANCESTORS`: the CSP `frame-ancestors` of the chat page (the sites that may
     /// embed it); default `*`, any site, as a widget.
     pub frame_ancestors: String,
+    /// Requests a second per IP and per web client (none by default here; `bot serve` sets
+    /// [`RateLimits::SERVE`]).
+    pub rate: RateLimits,
 }
 
 impl Default for Access {
@@ -54,6 +58,7 @@ impl Default for Access {
         Access {
             metrics_token: None,
             frame_ancestors: "*".to_string(),
+            rate: RateLimits::OFF,
         }
     }
 }
@@ -91,7 +96,7 @@ pub(super) async fn serve(
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -103,11 +108,15 @@ pub(super) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|req: axum::http::Request<Incoming>| req.map(axum::body::Body::new)),
-        );
+        // The peer address travels with each request (the per-IP rate limit reads it).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |req: axum::http::Request<Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

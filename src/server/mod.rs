@@ -11,6 +11,7 @@
 pub mod crm;
 mod error;
 mod handoff;
+mod limits;
 mod listen;
 mod metrics;
 mod page;
@@ -21,6 +22,7 @@ mod worker;
 pub use crate::clock::Clock;
 pub use crm::Bitrix24Config;
 pub use error::ApiError;
+pub use limits::RateLimits;
 pub use listen::{Access, HttpTimeouts};
 pub use metrics::Metrics;
 
@@ -107,6 +109,8 @@ pub struct App {
     pub(crate) worker_interval: Duration,
     /// The `/metrics` token and who may embed the chat page.
     pub access: Access,
+    /// Rate limits per IP and per web client.
+    pub(crate) limiters: limits::Limiters,
     /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
     pub(crate) ready_probe: tokio::sync::Mutex<()>,
 }
@@ -204,6 +208,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         worker_beat: Beat::new(),
         worker_interval: config.worker_interval,
         ready_probe: tokio::sync::Mutex::new(()),
+        limiters: limits::Limiters::new(config.access.rate),
         access: config.access,
     };
     Ok(Bound {

@@ -32,17 +32,24 @@ pub const CLIENT_ID_HEADER: &str = "x-client-id";
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
-    Router::new()
+    // What a stranger can call is rate-limited per IP; webhooks prove themselves with a secret.
+    let public = Router::new()
         .route("/", get(chat_page))
         .route("/api/v1/messages", post(web_message).get(web_updates))
-        .route("/webhooks/telegram", post(telegram_webhook))
-        .route("/webhooks/max", post(max_webhook))
-        .route("/webhooks/vk", post(vk_webhook))
-        .route("/webhooks/bitrix24", post(super::crm::webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            per_ip,
+        ));
+    Router::new()
+        .route("/webhooks/telegram", post(telegram_webhook))
+        .route("/webhooks/max", post(max_webhook))
+        .route("/webhooks/vk", post(vk_webhook))
+        .route("/webhooks/bitrix24", post(super::crm::webhook))
+        .merge(public)
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -102,6 +109,32 @@ async fn security_headers(response: Response) -> Response {
         );
     }
     response
+}
+
+/// The per-IP limit of the public endpoints (the address from the accept loop).
+async fn per_ip(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer
+        && let Err(wait) = app.limiters.ip(ip)
+    {
+        app.metrics.error("rate_limited");
+        return ApiError::TooManyRequests(super::limits::retry_after(wait)).into_response();
+    }
+    next.run(request).await
+}
+
+/// The per-client limit of the chat API.
+fn per_client(app: &App, client: &ClientRef) -> Result<(), ApiError> {
+    app.limiters
+        .client(&client.id)
+        .map_err(|wait| ApiError::TooManyRequests(super::limits::retry_after(wait)))
 }
 
 async fn not_found() -> ApiError {
@@ -220,6 +253,7 @@ async fn web_turn(
     let (inbound_id, inbound) = message
         .into_inbound(fresh, now)
         .map_err(|e| ApiError::BadRequest(e.0))?;
+    per_client(app, &inbound.client)?;
     app.metrics.message_in(ChannelKind::Web);
     let outcome = app
         .store
@@ -297,6 +331,7 @@ async fn web_updates(
         let poll = WebPoll::from_query_and_header(query.as_deref().unwrap_or(""), header_id)
             .and_then(|poll| poll.client().map(|client| (poll.after, client)));
         let (after, client) = poll.map_err(|e| ApiError::BadRequest(e.0))?;
+        per_client(&app, &client)?;
         let after = after.unwrap_or(0);
         let messages = app.store.messages(&client).await?;
         let handoff = app

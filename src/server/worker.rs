@@ -36,6 +36,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Durat
             break;
         }
         tick(&app, &stop, &queues, &mut tasks).await;
+        app.limiters.tidy();
         app.worker_beat.beat();
         while tasks.try_join_next().is_some() {}
         tokio::select! {

@@ -1,7 +1,7 @@
 //! Who may reach what: security headers on every answer, the chat page's CSP with its nonce,
 //! `/metrics` behind `BOT_METRICS_TOKEN`, and the web client id kept out of URLs.
 
-use bot::server::Access;
+use bot::server::{Access, RateLimits};
 use testkit::app::{spawn_app, spawn_with_access};
 
 #[tokio::test]
@@ -56,6 +56,7 @@ async fn metrics_ask_for_the_token_when_one_is_set_and_frames_are_limited() {
     let app = spawn_with_access(Access {
         metrics_token: Some("m3trics-t0ken".into()),
         frame_ancestors: "https://salon.example".into(),
+        ..Access::default()
     })
     .await;
     let get = |auth: Option<&'static str>| {
@@ -125,6 +126,74 @@ async fn the_client_id_travels_in_a_header_and_the_old_query_still_works() {
             .unwrap_or("")
             .contains("X-Client-Id"),
         "{body}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_the_limits_a_client_or_an_address_gets_429_with_retry_after() {
+    let app = spawn_with_access(Access {
+        rate: RateLimits {
+            per_ip: 0,
+            per_client: 2,
+        },
+        ..Access::default()
+    })
+    .await;
+    let post = |client: &'static str| {
+        let body = serde_json::json!({ "client_id": client, "text": "сколько стоит маникюр?" });
+        let req = app.http.post(app.url("/api/v1/messages")).json(&body);
+        async move { req.send().await.expect("post") }
+    };
+    let mut limited = None;
+    for _ in 0..8 {
+        let r = post("wflooder").await;
+        if r.status().as_u16() == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let limited = limited.expect("a flood of one client is limited");
+    let after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&after), "{after}");
+    assert_eq!(
+        post("wsomeone-else").await.status().as_u16(),
+        200,
+        "others are served"
+    );
+    app.shutdown().await;
+
+    let app = spawn_with_access(Access {
+        rate: RateLimits {
+            per_ip: 3,
+            per_client: 0,
+        },
+        ..Access::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = app.http.get(app.url("/healthz")).send().await.expect("get");
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Webhooks are not limited per address (they carry a secret; providers send from few IPs).
+    let hook = app
+        .http
+        .post(app.url("/webhooks/telegram"))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        hook.status().as_u16(),
+        404,
+        "telegram is off here, but not rate-limited"
     );
     app.shutdown().await;
 }
