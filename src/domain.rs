@@ -468,6 +468,23 @@ pub struct Lead {
     pub contact: Contact,
     /// Which fields the bot had when the lead qualified.
     pub fields: Vec<LeadField>,
+    /// Where the client came from: the deep-link payload of their first start
+    /// (`t.me/<bot>?start=vk_ads`, `max.ru/<bot>?start=…`); the CRM's UTM_SOURCE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub came_from: Option<String>,
+}
+
+/// The deep-link payload of a start command (`/start vk_ads`), as a campaign tag: at most 64
+/// characters of `A-Z a-z 0-9 _ - .`; anything else is not a tag.
+pub fn start_payload(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("/start")?;
+    let tag = rest.strip_prefix(' ')?.trim();
+    let valid = !tag.is_empty()
+        && tag.len() <= 64
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    valid.then(|| tag.to_string())
 }
 
 /// Why a conversation went to a human.
@@ -658,6 +675,26 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
         assert_eq!(ChannelKind::parse("MAX"), None);
+    }
+
+    #[test]
+    fn a_start_payload_is_a_short_campaign_tag_or_nothing() {
+        assert_eq!(start_payload("/start vk_ads"), Some("vk_ads".into()));
+        assert_eq!(
+            start_payload(" /start  promo-2026.11 "),
+            Some("promo-2026.11".into())
+        );
+        for none in [
+            "/start",
+            "/start ",
+            "/startvk",
+            "start vk",
+            "/start a b",
+            "/start ТГ",
+        ] {
+            assert_eq!(start_payload(none), None, "{none:?}");
+        }
+        assert_eq!(start_payload(&format!("/start {}", "x".repeat(65))), None);
     }
 
     #[test]

@@ -193,8 +193,13 @@ fn arrival(raw: RawUpdate, now: DateTime<Utc>) -> Arrival {
                         inbound: Inbound {
                             client: client(user.user_id),
                             at: at_ms(raw.timestamp, now),
+                            // As Telegram spells a deep-link start: the engine greets and keeps
+                            // the campaign for the lead.
                             event: Event::Text {
-                                text: "/start".into(),
+                                text: match &source {
+                                    Some(s) => format!("/start {s}"),
+                                    None => "/start".into(),
+                                },
                             },
                         },
                         ack: None,

@@ -137,7 +137,11 @@ pub async fn push_jobs(
             service: l.service.as_ref().map(|s| service_name(o.profile, s)),
             desired_at: l.desired_at,
             comment: Some(format!("Клиент {}", l.client)),
-            utm: Vec::new(),
+            utm: l
+                .came_from
+                .iter()
+                .map(|c| ("UTM_SOURCE".to_string(), c.clone()))
+                .collect(),
         };
         at.push(pushed.len());
         pushed.push(Pushed {

@@ -110,6 +110,9 @@ pub struct Conversation {
     /// ends): an offer made only of these is not made again.
     #[serde(default)]
     pub last_offer: Vec<Slot>,
+    /// The campaign of the client's first deep-link start, for the lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub came_from: Option<String>,
 }
 
 impl Conversation {
@@ -124,6 +127,7 @@ impl Conversation {
             last_said: Vec::new(),
             unmet_offers: 0,
             last_offer: Vec::new(),
+            came_from: None,
             qualified: false,
             turns: 0,
         }

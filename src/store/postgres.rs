@@ -48,4 +48,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "callback",
         include_str!("../../migrations/postgres/0005_callback.sql"),
     ),
+    (
+        6,
+        "came_from",
+        include_str!("../../migrations/postgres/0006_came_from.sql"),
+    ),
 ];

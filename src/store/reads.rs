@@ -85,6 +85,8 @@ pub struct StoredLead {
     pub qualified_at: DateTime<Utc>,
     /// `pending`, `synced` or `failed`.
     pub crm_state: String,
+    /// The campaign of the client's deep-link start (UTM_SOURCE).
+    pub came_from: Option<String>,
 }
 
 /// A conversation handed to a human and not given back to the bot yet.

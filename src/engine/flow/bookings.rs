@@ -79,6 +79,7 @@ impl<'a> Ctx<'a> {
                 desired_at: at,
                 contact: self.conv.contact.clone(),
                 fields,
+                came_from: self.conv.came_from.clone(),
             },
         });
     }

@@ -96,6 +96,9 @@ pub(super) fn turn(
         Event::Reminder { booking, kind } => t.reminder(booking, *kind),
         Event::NoShow { booking } => t.no_show(booking),
         Event::Text { text } => {
+            if t.conv.came_from.is_none() {
+                t.conv.came_from = crate::domain::start_payload(text);
+            }
             let u = read(text);
             if t.conv.owner.bot_answers() {
                 t.text(&u);

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 macro_rules! lead_select {
     () => {
         "SELECT l.id, c.channel, c.external_id, l.service, l.desired_at, \
-         l.name, l.phone, l.email, l.fields, l.qualified_at, l.crm_state \
+         l.name, l.phone, l.email, l.fields, l.qualified_at, l.crm_state, l.came_from \
          FROM leads l JOIN clients c ON c.id = l.client_id"
     };
 }
@@ -28,10 +28,12 @@ type LeadRow = (
     String,
     DateTime<Utc>,
     String,
+    Option<String>,
 );
 
 fn lead_from(row: LeadRow) -> Result<StoredLead, StoreError> {
-    let (id, channel, ext, service, desired_at, name, phone, email, fields, at, crm) = row;
+    let (id, channel, ext, service, desired_at, name, phone, email, fields, at, crm, came_from) =
+        row;
     Ok(StoredLead {
         id,
         client: ClientRef {
@@ -48,6 +50,7 @@ fn lead_from(row: LeadRow) -> Result<StoredLead, StoreError> {
             .collect(),
         qualified_at: at,
         crm_state: crm,
+        came_from,
     })
 }
 
@@ -59,8 +62,8 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         const SQL: &str = "INSERT INTO leads (client_id, channel, source, service, desired_at, \
-             name, phone, email, fields, qualified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+             name, phone, email, fields, qualified_at, came_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
         let fields: Vec<&str> = lead.fields.iter().map(|f| f.as_str()).collect();
         Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(SQL)
             .bind(client_id)
@@ -73,6 +76,7 @@ impl Tx {
             .bind(&lead.contact.email)
             .bind(fields.join(","))
             .bind(now)
+            .bind(&lead.came_from)
             .fetch_one(c)
             .await?))
     }

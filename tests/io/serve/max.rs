@@ -175,6 +175,10 @@ async fn started_greets_stopped_drops_reminders_unknown_is_ignored() {
             .filter(|j| matches!(j.kind, JobKind::Reminder | JobKind::NoShow))
             .count()
     };
+    // The deep link's campaign travels with the lead (Bitrix24's UTM_SOURCE).
+    let leads = app.store().await.leads().await.expect("leads");
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    assert_eq!(leads[0].came_from.as_deref(), Some("vk-ad"));
     let before = app.store().await.pending_jobs().await.expect("jobs");
     assert!(
         reminders(&before) > 0,
