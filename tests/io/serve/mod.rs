@@ -5,6 +5,7 @@ mod access;
 mod browser;
 mod crash;
 mod crm;
+mod fuzz;
 mod handoff;
 mod health;
 mod hygiene;
