@@ -57,6 +57,7 @@ async fn main() {
         bitrix24: server::Bitrix24Config::default(),
         http: Default::default(),
         access: Default::default(),
+        retention: None,
     };
     let bound = server::bind(config).await.expect("server binds");
     let base = format!("http://{}", bound.local_addr());

@@ -94,6 +94,18 @@ pub(super) fn telegram_secret() -> anyhow::Result<Option<String>> {
     }
 }
 
+/// `BOT_RETENTION_DAYS`: how many days message texts are kept; unset or 0 keeps them.
+fn retention_days() -> anyhow::Result<Option<u32>> {
+    match std::env::var("BOT_RETENTION_DAYS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(d) => Ok(Some(d)),
+            Err(_) => anyhow::bail!("BOT_RETENTION_DAYS must be a number of days, not {v:?}"),
+        },
+        _ => Ok(None),
+    }
+}
+
 /// A requests-a-second limit from the environment; 0 turns it off.
 fn rate_env(name: &str, default: u32) -> anyhow::Result<u32> {
     match std::env::var(name) {
@@ -173,6 +185,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         bitrix24,
         http: Default::default(),
         access: access.clone(),
+        retention: retention_days()?.map(|d| chrono::Duration::days(i64::from(d))),
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();

@@ -64,6 +64,9 @@ pub struct ServeConfig {
     pub http: HttpTimeouts,
     /// The `/metrics` token and who may embed the chat page.
     pub access: Access,
+    /// `BOT_RETENTION_DAYS`: message texts older than this are emptied by the worker; None
+    /// keeps them.
+    pub retention: Option<chrono::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,8 @@ pub struct App {
     pub access: Access,
     /// Rate limits per IP and per web client.
     pub(crate) limiters: limits::Limiters,
+    /// How long message texts are kept (None: as long as the database).
+    pub(crate) retention: Option<chrono::Duration>,
     /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
     pub(crate) ready_probe: tokio::sync::Mutex<()>,
 }
@@ -209,6 +214,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         worker_interval: config.worker_interval,
         ready_probe: tokio::sync::Mutex::new(()),
         limiters: limits::Limiters::new(config.access.rate),
+        retention: config.retention,
         access: config.access,
     };
     Ok(Bound {

@@ -31,12 +31,17 @@ type Queues = Arc<Mutex<HashMap<i64, VecDeque<Job>>>>;
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Duration) {
     let queues: Queues = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut forgot_at: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
         tick(&app, &stop, &queues, &mut tasks).await;
         app.limiters.tidy();
+        if forgot_at.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
+            forget_old_texts(&app).await;
+            forgot_at = Some(Instant::now());
+        }
         app.worker_beat.beat();
         while tasks.try_join_next().is_some() {}
         tokio::select! {
@@ -48,6 +53,24 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Durat
     // Each delivery task stops after its current job.
     while tasks.join_next().await.is_some() {}
     tracing::info!("worker stopped");
+}
+
+/// How often the retention sweep runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Empty the texts older than the retention period, if one is set.
+async fn forget_old_texts(app: &App) {
+    let Some(keep) = app.retention else {
+        return;
+    };
+    match app.store.forget_texts(app.clock.now() - keep).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "retention: old message texts emptied"),
+        Err(e) => {
+            tracing::error!(error = %e, "retention sweep failed");
+            app.metrics.error("worker");
+        }
+    }
 }
 
 async fn tick(

@@ -208,6 +208,15 @@ impl Store {
         Ok(dropped)
     }
 
+    /// Retention: empty the texts of messages older than `before` (`BOT_RETENTION_DAYS`);
+    /// their rows and times stay for the KPIs. How many were emptied.
+    pub async fn forget_texts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let n = tx.forget_texts(before).await?;
+        self.commit(tx).await?;
+        Ok(n)
+    }
+
     /// Give up on a job for good (dead letter): it is closed with `error` as the reason.
     pub async fn fail_job(
         &self,

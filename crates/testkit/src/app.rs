@@ -249,6 +249,7 @@ async fn spawn_opts(
         bitrix24: bitrix24.clone(),
         http: HttpTimeouts::default(),
         access: Default::default(),
+        retention: None,
     };
     tune(&mut config);
     let bound = server::bind(config).await.expect("server binds");

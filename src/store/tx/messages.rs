@@ -59,6 +59,23 @@ impl Tx {
         self.update_one(SQL, id, at).await
     }
 
+    /// Empty the texts (and button or contact payloads) of messages created before `before`:
+    /// client messages, and replies already handed to their channel. The rows and their times
+    /// stay for the KPIs. How many were emptied.
+    pub(in crate::store) async fn forget_texts(
+        &mut self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE messages SET text = '', payload = NULL \
+             WHERE created_at < $1 AND (direction = 'in' OR sent_at IS NOT NULL) \
+             AND (text <> '' OR payload IS NOT NULL)";
+        Ok(on!(self, |c| sqlx::query(SQL)
+            .bind(before)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+
     /// The contact the bot keeps for a client: (name, phone).
     pub(in crate::store) async fn client_contact(
         &mut self,

@@ -202,7 +202,76 @@ async fn a_taken_booking_number_is_replaced_everywhere(db: &TestDb) {
     );
 }
 
+/// Retention empties old texts (client messages, and replies already sent) and keeps every
+/// row and time for the KPIs; newer texts and replies still waiting to go out stay.
+async fn retention_empties_old_texts_and_keeps_the_rows(db: &TestDb) {
+    let engine = engine();
+    let c = client(7);
+    let old = now() - Duration::days(40);
+    send(
+        db,
+        &engine,
+        &c,
+        "old-1",
+        Event::Text {
+            text: "сколько стоит маникюр?".into(),
+        },
+        old,
+    )
+    .await;
+    let mut messages = db.store.messages(&c).await.unwrap();
+    let sent: Vec<i64> = messages
+        .iter()
+        .filter(|m| !m.inbound)
+        .map(|m| m.id)
+        .collect();
+    assert!(!sent.is_empty());
+    db.store.mark_messages_sent(&sent[..1], old).await.unwrap();
+    send(
+        db,
+        &engine,
+        &c,
+        "new-1",
+        Event::Text {
+            text: "а педикюр?".into(),
+        },
+        now(),
+    )
+    .await;
+    let before = db.store.messages(&c).await.unwrap();
+
+    let emptied = db
+        .store
+        .forget_texts(now() - Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(emptied, 2, "the old question and its sent reply");
+    messages = db.store.messages(&c).await.unwrap();
+    assert_eq!(messages.len(), before.len(), "no row is deleted");
+    for (m, b) in messages.iter().zip(&before) {
+        assert_eq!(
+            (m.id, m.created_at, m.sent_at),
+            (b.id, b.created_at, b.sent_at)
+        );
+        let old_and_done =
+            m.created_at < now() - Duration::days(30) && (m.inbound || m.sent_at.is_some());
+        if old_and_done {
+            assert_eq!((m.text.as_str(), m.payload.as_deref()), ("", None), "{m:?}");
+        } else {
+            assert_eq!(m.text, b.text, "kept: {m:?}");
+        }
+    }
+    assert_eq!(
+        db.store
+            .forget_texts(now() - Duration::days(30))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 both!(
+    retention_empties_old_texts_and_keeps_the_rows,
     a_taken_booking_number_is_replaced_everywhere,
     booking_press_stores_message_state_replies_booking_lead_and_jobs,
     redelivered_inbound_is_a_duplicate_and_changes_nothing,

@@ -52,6 +52,7 @@ async fn serve() -> Server {
         bitrix24: Bitrix24Config::default(),
         http: Default::default(),
         access: Default::default(),
+        retention: None,
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
