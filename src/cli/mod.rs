@@ -3,6 +3,7 @@
 
 mod booking;
 mod calendar;
+mod client;
 mod crm;
 mod db;
 mod handoff;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Conversations handed to managers: what waits for a human; give one back to the bot.
     #[command(subcommand)]
     Handoff(handoff::HandoffCommand),
+    /// A person's data (152-FZ): show everything stored, or erase it.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Booking(cmd) => booking::run(cmd),
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::Handoff(cmd) => handoff::run(cmd),
+        Command::Client(cmd) => client::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Telegram(cmd) => telegram::run(cmd),
         Command::Max(cmd) => messengers::run_max(cmd),

@@ -32,6 +32,7 @@ mod inbound;
 mod jobs;
 mod model;
 mod postgres;
+pub mod privacy;
 mod reads;
 mod retry;
 mod sqlite;

@@ -8,6 +8,7 @@
 
 mod bookings;
 mod clients;
+mod erase;
 mod jobs;
 mod leads;
 mod messages;

@@ -155,7 +155,52 @@ async fn output_to_a_closed_pipe_ends_quietly(db: &TestDb) {
     }
 }
 
+async fn client_show_and_erase_through_the_binary(db: &TestDb) {
+    book(db, &engine(), &client(1), &olga(nov(23, 15, 0)), now()).await;
+    let out = bot(
+        db,
+        &["client", "show", "+7 913 123-45-67", "--format", "json"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown[0]["name"], "Анна", "{shown}");
+    assert_eq!(
+        shown[0]["bookings"].as_array().map(Vec::len),
+        Some(1),
+        "{shown}"
+    );
+    let out = bot(db, &["client", "show", "telegram:1001"]);
+    assert!(
+        stdout(&out).contains("telegram:1001 · name Анна"),
+        "{out:?}"
+    );
+
+    // Without --yes nothing changes.
+    let out = bot(db, &["client", "erase", "telegram:1001"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        bot(db, &["client", "show", "telegram:1001"])
+            .status
+            .success()
+    );
+    let out = bot(db, &["client", "erase", "telegram:1001", "--yes"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).contains("erased: 1 client record(s)"),
+        "{out:?}"
+    );
+    let out = bot(db, &["client", "show", "+79131234567"]);
+    assert_eq!(out.status.code(), Some(2), "nobody left: {out:?}");
+    let out = bot(db, &["client", "show", "not a phone"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CHANNEL:ID"),
+        "{out:?}"
+    );
+}
+
 both!(
+    client_show_and_erase_through_the_binary,
     db_status_export_and_mark_through_the_binary,
     outbox_list_shows_dead_letters_and_retry_requeues_them,
     output_to_a_closed_pipe_ends_quietly,

@@ -35,6 +35,7 @@ mod cli;
 mod crm;
 mod disk_full;
 mod inbound;
+mod privacy;
 mod race;
 mod reminders;
 mod restart;

@@ -1,0 +1,101 @@
+//! The statements of an erase (`store/privacy.rs`): one person's rows, across the tables, in
+//! the caller's transaction.
+
+use super::{Tx, on};
+use crate::store::StoreError;
+use crate::store::privacy::{Erased, Person};
+use chrono::{DateTime, Utc};
+
+impl Tx {
+    /// The client ids of a person: one channel's client, or every client with the phone (on
+    /// the client or on one of their leads).
+    pub(in crate::store) async fn person_ids(
+        &mut self,
+        person: &Person,
+    ) -> Result<Vec<i64>, StoreError> {
+        match person {
+            Person::Client(client) => Ok(self.find_client(client).await?.into_iter().collect()),
+            Person::Phone(phone) => {
+                const SQL: &str = "SELECT id FROM clients WHERE phone = $1 \
+                     UNION SELECT client_id FROM leads WHERE phone = $1 ORDER BY 1";
+                Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(SQL)
+                    .bind(phone)
+                    .fetch_all(c)
+                    .await?))
+            }
+        }
+    }
+
+    /// Erase one client's personal data (see `store/privacy.rs` for what each column gets).
+    pub(in crate::store) async fn erase_client(
+        &mut self,
+        client_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Erased, StoreError> {
+        let client = self.client_ref(client_id).await?;
+        let mut erased = Erased {
+            clients: 1,
+            ..Erased::default()
+        };
+        // Bitrix24 holds its own copy: the operator erases those leads there.
+        const CRM: &str = "SELECT crm_id FROM leads WHERE client_id = $1 AND crm_id IS NOT NULL";
+        erased.crm_leads = on!(self, |c| sqlx::query_scalar::<_, String>(CRM)
+            .bind(client_id)
+            .fetch_all(c)
+            .await?);
+        const MESSAGES: &str = "UPDATE messages SET text = '', payload = NULL, inbound_id = NULL \
+             WHERE client_id = $1";
+        erased.messages = self.run_for(MESSAGES, client_id).await?;
+        const LEADS: &str = "UPDATE leads SET name = NULL, phone = NULL, email = NULL, \
+             crm_error = NULL, came_from = NULL WHERE client_id = $1";
+        erased.leads = self.run_for(LEADS, client_id).await?;
+        const PENDING: &str = "DELETE FROM jobs WHERE client_id = $1 AND done_at IS NULL";
+        erased.jobs_dropped = self.run_for(PENDING, client_id).await?;
+        self.run_for(
+            "UPDATE jobs SET last_error = NULL WHERE client_id = $1",
+            client_id,
+        )
+        .await?;
+        self.run_for("DELETE FROM conversations WHERE client_id = $1", client_id)
+            .await?;
+        // Dedup ids that spell the person's id: the web chat's and MAX's.
+        let prefixes = match client.channel {
+            crate::domain::ChannelKind::Web => {
+                vec![format!("web:{}:{}:", client.id.len(), client.id)]
+            }
+            crate::domain::ChannelKind::Max => vec![
+                format!("max:{}:", client.id),
+                format!("max:start:{}:", client.id),
+                format!("max:stop:{}:", client.id),
+            ],
+            _ => Vec::new(),
+        };
+        for prefix in prefixes {
+            const DEDUP: &str =
+                "DELETE FROM processed_inbound WHERE substr(id, 1, length($1)) = $1";
+            on!(self, |c| sqlx::query(DEDUP)
+                .bind(&prefix)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        const CLIENT: &str = "UPDATE clients SET external_id = $2, name = NULL, phone = NULL, \
+             email = NULL, consent_reminders = (1 = 0), consent_marketing = (1 = 0) WHERE id = $1";
+        let anonymous = format!("erased-{client_id}-{}", now.timestamp());
+        on!(self, |c| sqlx::query(CLIENT)
+            .bind(client_id)
+            .bind(&anonymous)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(erased)
+    }
+
+    async fn run_for(&mut self, sql: &'static str, client_id: i64) -> Result<u64, StoreError> {
+        Ok(on!(self, |c| sqlx::query(sql)
+            .bind(client_id)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+}
