@@ -8,6 +8,7 @@ mod crm;
 mod db;
 mod handoff;
 mod messengers;
+mod operator;
 mod outbox;
 mod serve;
 mod telegram;
@@ -70,6 +71,9 @@ pub enum Command {
     /// A person's data (152-FZ): show everything stored, or erase it.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// The managers' console's operators: add (prints a one-time password), list, remove, reset.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::Handoff(cmd) => handoff::run(cmd),
         Command::Client(cmd) => client::run(cmd),
+        Command::Operator(cmd) => operator::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Telegram(cmd) => telegram::run(cmd),
         Command::Max(cmd) => messengers::run_max(cmd),

@@ -31,6 +31,7 @@ mod crm;
 mod inbound;
 mod jobs;
 mod model;
+pub mod operators;
 mod postgres;
 pub mod privacy;
 mod reads;

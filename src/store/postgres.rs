@@ -53,4 +53,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "came_from",
         include_str!("../../migrations/postgres/0006_came_from.sql"),
     ),
+    (
+        7,
+        "operators",
+        include_str!("../../migrations/postgres/0007_operators.sql"),
+    ),
 ];

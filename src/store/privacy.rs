@@ -116,6 +116,12 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("crm_cursors", "entity", Plain),
         ("crm_cursors", "modified_at", Plain),
         ("crm_cursors", "run_at", Plain),
+        // The console's staff, not clients: a client's erase does not touch them.
+        ("operators", "id", Plain),
+        ("operators", "name", Plain),
+        ("operators", "password_hash", Plain),
+        ("operators", "created_at", Plain),
+        ("operators", "updated_at", Plain),
         ("heartbeat", "id", Plain),
         ("heartbeat", "beat_at", Plain),
     ]

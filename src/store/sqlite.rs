@@ -70,4 +70,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "came_from",
         include_str!("../../migrations/sqlite/0006_came_from.sql"),
     ),
+    (
+        7,
+        "operators",
+        include_str!("../../migrations/sqlite/0007_operators.sql"),
+    ),
 ];

@@ -199,7 +199,59 @@ async fn client_show_and_erase_through_the_binary(db: &TestDb) {
     );
 }
 
+async fn operators_through_the_binary(db: &TestDb) {
+    let out = bot(db, &["operator", "list"]);
+    assert!(stdout(&out).contains("no operators"), "{out:?}");
+    let out = bot(db, &["operator", "add", "Ольга"]);
+    assert!(out.status.success(), "{out:?}");
+    let password = stdout(&out)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(password.chars().count(), 20, "{out:?}");
+    let olga = db.store.check_operator("Ольга", &password).await.unwrap();
+    assert_eq!(olga.map(|o| o.name).as_deref(), Some("Ольга"));
+    assert!(
+        db.store
+            .check_operator("Ольга", "wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        bot(db, &["operator", "add", "Ольга"]).status.code(),
+        Some(2)
+    );
+
+    let out = bot(db, &["operator", "reset", "Ольга"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        db.store
+            .check_operator("Ольга", &password)
+            .await
+            .unwrap()
+            .is_none(),
+        "the old one stops"
+    );
+    let out = bot(db, &["operator", "list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list[0]["name"], "Ольга");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("argon2"),
+        "no hash is shown"
+    );
+    assert!(bot(db, &["operator", "remove", "Ольга"]).status.success());
+    assert_eq!(
+        bot(db, &["operator", "remove", "Ольга"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(bot(db, &["operator", "add", " "]).status.code(), Some(2));
+}
+
 both!(
+    operators_through_the_binary,
     client_show_and_erase_through_the_binary,
     db_status_export_and_mark_through_the_binary,
     outbox_list_shows_dead_letters_and_retry_requeues_them,
