@@ -93,7 +93,7 @@ impl Limiters {
     }
 
     /// Forget keys that have been quiet (their buckets are full again), so memory stays
-    /// bounded by the recently active clients.
+    /// bounded by the recently active clients (the worker calls it once a minute).
     pub(crate) fn tidy(&self) {
         if let Some(l) = &self.per_ip {
             l.retain_recent();

@@ -524,7 +524,7 @@ pub(super) async fn handle_arrival(
         }
         Delivery::Stopped(client) => {
             if app.store.claim_inbound(&inbound_id, now).await? {
-                let dropped = app.store.client_stopped(&client, now).await?;
+                let dropped = app.store.client_stopped(&client).await?;
                 tracing::info!(channel = %client.channel, dropped, "client stopped the bot: reminders dropped");
             }
             return Ok(());

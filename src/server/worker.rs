@@ -32,12 +32,17 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Durat
     let queues: Queues = Arc::default();
     let mut tasks = JoinSet::new();
     let mut forgot_at: Option<Instant> = None;
+    let mut tidied_at = Instant::now();
     loop {
         if *stop.borrow() {
             break;
         }
         tick(&app, &stop, &queues, &mut tasks).await;
-        app.limiters.tidy();
+        // Housekeeping, not on every wake (the worker wakes on every new reply).
+        if tidied_at.elapsed() >= TIDY_EVERY {
+            app.limiters.tidy();
+            tidied_at = Instant::now();
+        }
         if forgot_at.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
             forget_old_texts(&app).await;
             forgot_at = Some(Instant::now());
@@ -55,6 +60,8 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Durat
     tracing::info!("worker stopped");
 }
 
+/// How often the rate limiters forget quiet keys.
+const TIDY_EVERY: Duration = Duration::from_secs(60);
 /// How often the retention sweep runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -280,10 +287,7 @@ async fn send(app: &App, job: &Job) -> Result<Attempt, StoreError> {
     }
     if let Err(SendError::Blocked(_)) = &sent {
         // Reminders would meet the same refusal: drop them (an SMS fallback comes with SMS).
-        let dropped = app
-            .store
-            .client_stopped(&out.client, app.clock.now())
-            .await?;
+        let dropped = app.store.client_stopped(&out.client).await?;
         tracing::info!(channel = %out.client.channel, dropped, "client blocks the bot: reminders dropped");
     }
     Ok(attempt_of(app, sender, sent))

@@ -194,11 +194,7 @@ impl Store {
 
     /// The client stopped the bot on their channel (MAX `bot_stopped`, VK `message_deny`):
     /// their pending reminders and follow-ups are dropped. How many; 0 for an unknown client.
-    pub async fn client_stopped(
-        &self,
-        client: &ClientRef,
-        _now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    pub async fn client_stopped(&self, client: &ClientRef) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
         let dropped = match tx.find_client(client).await? {
             Some(id) => tx.drop_client_turns(id).await?,

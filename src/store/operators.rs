@@ -47,6 +47,18 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     })
 }
 
+/// An operator's row with their password hash.
+type OperatorRow = (i64, String, DateTime<Utc>, DateTime<Utc>, String);
+
+fn operator_from((id, name, created_at, updated_at, _): OperatorRow) -> Operator {
+    Operator {
+        id,
+        name,
+        created_at,
+        updated_at,
+    }
+}
+
 impl Store {
     /// Add operator `name` with `password` (hashed); false when the name is taken.
     pub async fn add_operator(
@@ -55,19 +67,9 @@ impl Store {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let hash = hash_password(password)?;
         const SQL: &str = "INSERT INTO operators (name, password_hash, created_at, updated_at) \
              VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING";
-        let mut tx = self.write().await?;
-        let n = on!(&mut tx, |c| sqlx::query(SQL)
-            .bind(name)
-            .bind(&hash)
-            .bind(now)
-            .execute(c)
-            .await?
-            .rows_affected());
-        tx.commit().await?;
-        Ok(n == 1)
+        self.write_operator(SQL, name, Some((password, now))).await
     }
 
     /// Give operator `name` a new password; false when there is no such operator.
@@ -77,54 +79,51 @@ impl Store {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let hash = hash_password(password)?;
         const SQL: &str =
             "UPDATE operators SET password_hash = $2, updated_at = $3 WHERE name = $1";
-        let mut tx = self.write().await?;
-        let n = on!(&mut tx, |c| sqlx::query(SQL)
-            .bind(name)
-            .bind(&hash)
-            .bind(now)
-            .execute(c)
-            .await?
-            .rows_affected());
-        tx.commit().await?;
-        Ok(n == 1)
+        self.write_operator(SQL, name, Some((password, now))).await
     }
 
     /// Remove operator `name`; false when there is no such operator.
     pub async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM operators WHERE name = $1";
+        self.write_operator(SQL, name, None).await
+    }
+
+    /// Run one statement on operator `name` (`$1`), with the hash of a new password (`$2`)
+    /// and the time it is set (`$3`) when it sets one; whether it changed a row.
+    async fn write_operator(
+        &self,
+        sql: &'static str,
+        name: &str,
+        password: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<bool, StoreError> {
+        let set = match password {
+            Some((password, now)) => Some((hash_password(password)?, now)),
+            None => None,
+        };
         let mut tx = self.write().await?;
-        let n = on!(&mut tx, |c| sqlx::query(SQL)
-            .bind(name)
-            .execute(c)
-            .await?
-            .rows_affected());
+        let n = on!(&mut tx, |c| {
+            let mut q = sqlx::query(sql).bind(name);
+            if let Some((hash, now)) = &set {
+                q = q.bind(hash).bind(now);
+            }
+            q.execute(c).await?.rows_affected()
+        });
         tx.commit().await?;
         Ok(n == 1)
     }
 
     /// Every operator, by name.
     pub async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
-        const SQL: &str = "SELECT id, name, created_at, updated_at FROM operators ORDER BY name";
+        const SQL: &str = "SELECT id, name, created_at, updated_at, password_hash \
+             FROM operators ORDER BY name";
         let mut tx = self.read().await?;
-        let rows = on!(&mut tx, |c| sqlx::query_as::<
-            _,
-            (i64, String, DateTime<Utc>, DateTime<Utc>),
-        >(SQL)
-        .fetch_all(c)
-        .await?);
+        let rows = on!(&mut tx, |c| sqlx::query_as::<_, OperatorRow>(SQL)
+            .fetch_all(c)
+            .await?);
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, created_at, updated_at)| Operator {
-                id,
-                name,
-                created_at,
-                updated_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(operator_from).collect())
     }
 
     /// The operator `name` when `password` is theirs (the console's login).
@@ -133,25 +132,17 @@ impl Store {
         name: &str,
         password: &str,
     ) -> Result<Option<Operator>, StoreError> {
-        const SQL: &str = "SELECT id, name, created_at, updated_at, password_hash FROM operators \
-             WHERE name = $1";
+        const SQL: &str = "SELECT id, name, created_at, updated_at, password_hash \
+             FROM operators WHERE name = $1";
         let mut tx = self.read().await?;
-        let row = on!(&mut tx, |c| sqlx::query_as::<
-            _,
-            (i64, String, DateTime<Utc>, DateTime<Utc>, String),
-        >(SQL)
-        .bind(name)
-        .fetch_optional(c)
-        .await?);
+        let row = on!(&mut tx, |c| sqlx::query_as::<_, OperatorRow>(SQL)
+            .bind(name)
+            .fetch_optional(c)
+            .await?);
         tx.commit().await?;
-        Ok(row.and_then(|(id, name, created_at, updated_at, hash)| {
-            verify_password(password, &hash).then_some(Operator {
-                id,
-                name,
-                created_at,
-                updated_at,
-            })
-        }))
+        Ok(row
+            .filter(|r| verify_password(password, &r.4))
+            .map(operator_from))
     }
 }
 

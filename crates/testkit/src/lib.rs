@@ -47,3 +47,12 @@ pub async fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, Strin
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `got` when it has at least `n` items, else why not (for [`eventually`]).
+pub fn at_least<T: std::fmt::Debug>(got: Vec<T>, n: usize, what: &str) -> Result<Vec<T>, String> {
+    if got.len() >= n {
+        Ok(got)
+    } else {
+        Err(format!("{} of {n} {what}: {got:#?}", got.len()))
+    }
+}

@@ -89,14 +89,14 @@ impl MaxEmulator {
     pub async fn wait_messages(&self, user_id: i64, n: usize, secs: u64) -> Vec<Value> {
         crate::eventually(secs, || {
             let got = self.messages_to(user_id);
-            at_least(got, n, &format!("messages to MAX user {user_id}"))
+            crate::at_least(got, n, &format!("messages to MAX user {user_id}"))
         })
         .await
     }
 
     /// Wait up to `secs` seconds until `route` was called at least `n` times.
     pub async fn wait_calls(&self, route: &str, n: usize, secs: u64) -> Vec<Call> {
-        crate::eventually(secs, || at_least(self.calls(route), n, route)).await
+        crate::eventually(secs, || crate::at_least(self.calls(route), n, route)).await
     }
 
     /// The bot's token is revoked: every call answers 401 `verify.token` from now on.
@@ -235,19 +235,6 @@ async fn handle(
     };
     inner.calls.lock().expect("calls").push(call);
     Json(answer).into_response()
-}
-
-/// `got` when it has at least `n` items, else why not.
-pub(crate) fn at_least<T: std::fmt::Debug>(
-    got: Vec<T>,
-    n: usize,
-    what: &str,
-) -> Result<Vec<T>, String> {
-    if got.len() >= n {
-        Ok(got)
-    } else {
-        Err(format!("{} of {n} {what}: {got:#?}", got.len()))
-    }
 }
 
 fn check_message(call: &Call) -> Result<(), String> {

@@ -131,7 +131,7 @@ impl TelegramEmulator {
 
     /// Wait until `n` calls of `method` were recorded (or panic after `secs`).
     pub async fn wait_for(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
-        crate::eventually(secs, || crate::max::at_least(self.calls(method), n, method)).await
+        crate::eventually(secs, || crate::at_least(self.calls(method), n, method)).await
     }
 }
 

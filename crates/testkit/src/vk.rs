@@ -89,7 +89,7 @@ impl VkEmulator {
     /// Wait up to `secs` seconds until the client `peer` saw at least `n` messages; all of them.
     pub async fn wait_shown(&self, peer: i64, n: usize, secs: u64) -> Vec<(String, Option<Value>)> {
         crate::eventually(secs, || {
-            crate::max::at_least(
+            crate::at_least(
                 self.shown(peer),
                 n,
                 &format!("messages shown to VK peer {peer}"),
@@ -100,7 +100,7 @@ impl VkEmulator {
 
     /// Wait up to `secs` seconds until `method` was accepted at least `n` times.
     pub async fn wait_calls(&self, method: &str, n: usize, secs: u64) -> Vec<Call> {
-        crate::eventually(secs, || crate::max::at_least(self.calls(method), n, method)).await
+        crate::eventually(secs, || crate::at_least(self.calls(method), n, method)).await
     }
 
     /// Refused calls with their error code.

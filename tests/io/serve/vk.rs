@@ -27,6 +27,27 @@ async fn write(
     app.vk().wait_shown(user, expect, 5).await
 }
 
+/// `user` books a manicure tomorrow afternoon: the `slot`-th slot offered, a name and `phone`;
+/// event ids start with `prefix`.
+async fn book_on_vk(app: &TestApp, user: i64, prefix: &str, slot: usize, phone: &str) {
+    let text = "хочу записаться на маникюр завтра после обеда";
+    write(app, user, &format!("{prefix}1"), text, 1).await;
+    let keyboard = app
+        .vk()
+        .shown(user)
+        .iter()
+        .rev()
+        .find_map(|(_, k)| k.clone());
+    let slot = vk::payloads(&keyboard)[slot].clone();
+    let n = app.vk().shown(user).len();
+    let press = vk::press(&format!("{prefix}2"), user, &slot);
+    assert_eq!(app.vk_call(&press).await.0, 200);
+    app.vk().wait_shown(user, n + 1, 5).await;
+    let n = app.vk().shown(user).len();
+    let contact = format!("Анна, {phone}");
+    write(app, user, &format!("{prefix}3"), &contact, n + 1).await;
+}
+
 #[tokio::test]
 async fn the_confirmation_handshake_and_a_wrong_community() {
     let app = spawn_with_messengers().await;
@@ -151,26 +172,7 @@ async fn a_client_who_forbids_messages_is_a_dead_letter_and_deny_drops_reminders
 
     // Another client books, then forbids messages: their reminders are dropped.
     let user = 92;
-    write(
-        &app,
-        user,
-        "b1",
-        "хочу записаться на маникюр завтра после обеда",
-        1,
-    )
-    .await;
-    let keyboard = app
-        .vk()
-        .shown(user)
-        .iter()
-        .rev()
-        .find_map(|(_, k)| k.clone());
-    let slot = vk::payloads(&keyboard)[0].clone();
-    let n = app.vk().shown(user).len();
-    assert_eq!(app.vk_call(&vk::press("b2", user, &slot)).await.0, 200);
-    app.vk().wait_shown(user, n + 1, 5).await;
-    let n = app.vk().shown(user).len();
-    write(&app, user, "b3", "Анна, +7 913 123-45-67", n + 1).await;
+    book_on_vk(&app, user, "b", 0, "+7 913 123-45-67").await;
     let turns = |jobs: &[bot::store::Job]| {
         jobs.iter()
             .filter(|j| matches!(j.kind, JobKind::Reminder | JobKind::NoShow))
@@ -188,26 +190,7 @@ async fn a_client_who_forbids_messages_is_a_dead_letter_and_deny_drops_reminders
     // A third client books, then blocks the community: the next reply meets 901, and the
     // reminders, which would meet it too, are dropped.
     let user = 93;
-    write(
-        &app,
-        user,
-        "c1",
-        "хочу записаться на маникюр завтра после обеда",
-        1,
-    )
-    .await;
-    let keyboard = app
-        .vk()
-        .shown(user)
-        .iter()
-        .rev()
-        .find_map(|(_, k)| k.clone());
-    let slot = vk::payloads(&keyboard)[1].clone();
-    let n = app.vk().shown(user).len();
-    assert_eq!(app.vk_call(&vk::press("c2", user, &slot)).await.0, 200);
-    app.vk().wait_shown(user, n + 1, 5).await;
-    let n = app.vk().shown(user).len();
-    write(&app, user, "c3", "Анна, +7 913 765-43-21", n + 1).await;
+    book_on_vk(&app, user, "c", 1, "+7 913 765-43-21").await;
     assert!(turns(&store.pending_jobs().await.expect("jobs")) > 0);
     app.vk().deny(user);
     let (status, _) = app.vk_call(&vk::message("c4", user, "спасибо", None)).await;
