@@ -7,6 +7,7 @@ pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crm;
 pub mod domain;
 pub mod engine;

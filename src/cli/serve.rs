@@ -244,10 +244,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             "bitrix24: status events off (set BOT_BITRIX24_APP_TOKEN to the outgoing webhook's token)"
         );
     }
-    if args.managers_chat_id.is_none() {
+    eprintln!("console: http://{addr}/console");
+    if args.managers_chat_id.is_none() && !bound.managers_reachable() {
         eprintln!(
-            "hand-offs: no managers' channel (set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID): a client who needs a person gets the business phone and is asked for theirs; `bot handoff list` shows who waits for a call back"
+            "hand-offs: no managers' channel (add a console operator with `bot operator add NAME` and restart, or set BOT_TELEGRAM_TOKEN and BOT_MANAGERS_CHAT_ID): a client who needs a person gets the business phone and is asked for theirs; `bot handoff list` shows who waits for a call back"
         );
+    } else if args.managers_chat_id.is_none() {
+        eprintln!("hand-offs: to the console's inbox");
     } else if telegram.is_none() {
         eprintln!(
             "hand-offs: BOT_MANAGERS_CHAT_ID is set but Telegram is off: notices are dead-lettered until BOT_TELEGRAM_TOKEN is set"

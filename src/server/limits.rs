@@ -107,7 +107,7 @@ impl Limiters {
 }
 
 /// Whole seconds to wait, at least one (the `Retry-After` of a 429).
-pub(crate) fn retry_after(wait: Duration) -> u64 {
+pub fn retry_after(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 

@@ -22,7 +22,7 @@ mod worker;
 pub use crate::clock::Clock;
 pub use crm::Bitrix24Config;
 pub use error::ApiError;
-pub use limits::RateLimits;
+pub use limits::{RateLimits, retry_after};
 pub use listen::{Access, HttpTimeouts};
 pub use metrics::Metrics;
 
@@ -114,6 +114,8 @@ pub struct App {
     pub access: Access,
     /// Rate limits per IP and per web client.
     pub(crate) limiters: limits::Limiters,
+    /// Limits on the console's login attempts.
+    pub(crate) console_logins: crate::console::auth::LoginLimits,
     /// How long message texts are kept (None: as long as the database).
     pub(crate) retention: Option<chrono::Duration>,
     /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
@@ -190,9 +192,20 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         source,
     })?;
     let started = config.clock.now().timestamp_micros();
+    // A hand-off reaches a human through the Telegram group or the console (when it has an
+    // operator to sign in); otherwise the bot offers a call back.
+    let console = match store.operators().await {
+        Ok(ops) => !ops.is_empty(),
+        Err(source) => {
+            return Err(ServeError::Store {
+                url: config.db_url.clone(),
+                source,
+            });
+        }
+    };
     let app = App {
         store,
-        engine: if config.managers_chat.is_some() {
+        engine: if config.managers_chat.is_some() || console {
             Engine::new(config.profile)
         } else {
             Engine::new(config.profile).without_managers()
@@ -214,6 +227,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         worker_interval: config.worker_interval,
         ready_probe: tokio::sync::Mutex::new(()),
         limiters: limits::Limiters::new(config.access.rate),
+        console_logins: crate::console::auth::LoginLimits::default(),
         retention: config.retention,
         access: config.access,
     };
@@ -230,6 +244,11 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
 impl Bound {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A hand-off reaches a person (the Telegram group or a console operator).
+    pub fn managers_reachable(&self) -> bool {
+        self.app.engine.managers_reachable()
     }
 
     /// Serve until `shutdown` completes, then drain requests, stop the worker, close the store.

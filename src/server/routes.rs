@@ -39,6 +39,7 @@ pub fn router(app: Arc<App>, body_timeout: std::time::Duration) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::console::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -590,7 +591,7 @@ async fn manager_reply(
             .await?;
     } else {
         app.store
-            .manager_message(inbound_id, &client, text, now)
+            .manager_message(inbound_id, &client, text, None, now)
             .await?;
     }
     app.wake.notify_one();

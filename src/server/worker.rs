@@ -41,6 +41,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>, interval: Durat
         // Housekeeping, not on every wake (the worker wakes on every new reply).
         if tidied_at.elapsed() >= TIDY_EVERY {
             app.limiters.tidy();
+            app.console_logins.tidy();
             tidied_at = Instant::now();
         }
         if forgot_at.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {

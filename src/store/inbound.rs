@@ -124,6 +124,7 @@ impl Store {
                     reply_to: None,
                     received_at: Some(inbound.at),
                     created_at: now,
+                    operator: None,
                 })
                 .await?,
             ),

@@ -153,14 +153,16 @@ impl Store {
         Ok(done)
     }
 
-    /// A manager's message to a client (relayed from the managers' chat), identified by
-    /// `inbound_id` for dedup: stored as an outgoing `manager` message with its `send` job.
-    /// None when the id was seen before or the client is unknown.
+    /// A manager's message to a client (relayed from the managers' chat, or written by
+    /// `operator` in the console), identified by `inbound_id` for dedup: stored as an outgoing
+    /// `manager` message with its `send` job. None when the id was seen before or the client
+    /// is unknown.
     pub async fn manager_message(
         &self,
         inbound_id: &str,
         client: &ClientRef,
         text: &str,
+        operator: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.write().await?;
@@ -184,6 +186,7 @@ impl Store {
                 reply_to: None,
                 received_at: None,
                 created_at: now,
+                operator,
             })
             .await?;
         let payload = JobPayload::Send { message: id };

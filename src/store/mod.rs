@@ -27,6 +27,7 @@
 //! What it must not do: decide anything about the dialog (that is `engine/`), talk to channels
 //! or the CRM (the workers read the outbox), or read the clock (callers pass `now`).
 
+pub mod console;
 mod crm;
 mod inbound;
 mod jobs;

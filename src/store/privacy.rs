@@ -38,6 +38,8 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("clients", "consent_reminders", Erased),
         ("clients", "consent_marketing", Erased),
         ("clients", "created_at", Plain),
+        // What a manager wrote about the client in the console.
+        ("clients", "note", Erased),
         ("conversations", "client_id", RowDeleted),
         ("conversations", "state", RowDeleted),
         ("conversations", "owner", RowDeleted),
@@ -59,6 +61,8 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("messages", "received_at", Plain),
         ("messages", "created_at", Plain),
         ("messages", "sent_at", Plain),
+        // The console operator who wrote a manager's message (staff, not the client).
+        ("messages", "operator", Plain),
         ("bookings", "id", Plain),
         ("bookings", "client_id", Plain),
         ("bookings", "service", Plain),
@@ -122,6 +126,11 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("operators", "password_hash", Plain),
         ("operators", "created_at", Plain),
         ("operators", "updated_at", Plain),
+        ("console_sessions", "token_hash", Plain),
+        ("console_sessions", "operator_id", Plain),
+        ("console_sessions", "csrf", Plain),
+        ("console_sessions", "created_at", Plain),
+        ("console_sessions", "expires_at", Plain),
         ("heartbeat", "id", Plain),
         ("heartbeat", "beat_at", Plain),
     ]

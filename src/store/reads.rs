@@ -51,6 +51,9 @@ pub struct StoredMessage {
     pub created_at: DateTime<Utc>,
     /// When a reply was handed to the channel (set by the outbox worker).
     pub sent_at: Option<DateTime<Utc>>,
+    /// The console operator who wrote a manager's message (None: the bot, the client, or a
+    /// manager answering in the Telegram group).
+    pub operator: Option<String>,
 }
 
 /// A reply waiting for (or done with) delivery.

@@ -75,4 +75,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operators",
         include_str!("../../migrations/sqlite/0007_operators.sql"),
     ),
+    (
+        8,
+        "console",
+        include_str!("../../migrations/sqlite/0008_console.sql"),
+    ),
 ];

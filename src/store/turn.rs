@@ -74,7 +74,7 @@ pub(super) async fn apply_turn(
         }
     }
     for step in plan(engine.profile(), &turn.effects, &bookings, now) {
-        if !carry_out(tx, engine, client_id, step, now).await? {
+        if !carry_out(tx, engine.profile(), client_id, step, now).await? {
             return Ok(None);
         }
     }
@@ -95,6 +95,7 @@ pub(super) async fn apply_turn(
                 reply_to,
                 received_at: None,
                 created_at: now,
+                operator: None,
             })
             .await?;
         outbox(tx, client_id, None, &JobPayload::Send { message: id }, now).await?;
@@ -105,16 +106,16 @@ pub(super) async fn apply_turn(
 
 /// Carry out one step of the turn's plan. False when a booking lost its slot (or its booking
 /// changed) since the schedule was read: the turn must be re-run.
-async fn carry_out(
+pub(super) async fn carry_out(
     tx: &mut Tx,
-    engine: &Engine,
+    profile: &crate::config::Profile,
     client_id: i64,
     step: Step,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     match step {
         Step::Free { slot, except } => {
-            let buffer = Duration::minutes(i64::from(engine.profile().booking.buffer_minutes));
+            let buffer = Duration::minutes(i64::from(profile.booking.buffer_minutes));
             return Ok(tx
                 .overlapping(&slot, buffer, except.as_ref())
                 .await?
@@ -188,7 +189,10 @@ pub(super) async fn crm_booking(
 
 /// The engine numbers bookings with 6 digits from a hash; when the number is taken, the first
 /// free one of [`booking_numbers`] (the reply text is rewritten to match).
-async fn free_booking_id(tx: &mut Tx, taken: &BookingId) -> Result<BookingId, StoreError> {
+pub(super) async fn free_booking_id(
+    tx: &mut Tx,
+    taken: &BookingId,
+) -> Result<BookingId, StoreError> {
     for candidate in booking_numbers(taken) {
         if !tx.booking_exists(&candidate).await? {
             return Ok(candidate);

@@ -13,6 +13,7 @@ pub mod app;
 pub mod bitrix24;
 pub mod chromium;
 pub mod cli;
+pub mod console;
 pub mod db;
 pub mod max;
 pub mod pg;

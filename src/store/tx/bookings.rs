@@ -238,4 +238,20 @@ impl Tx {
             .await?);
         rows.into_iter().map(stored_booking_from).collect()
     }
+
+    /// Every booking of one client (any status), earliest first.
+    pub(in crate::store) async fn client_bookings(
+        &mut self,
+        client_id: i64,
+    ) -> Result<Vec<StoredBooking>, StoreError> {
+        const SQL: &str = "SELECT b.id, c.channel, c.external_id, b.service, b.staff, \
+             b.start_at, b.end_at, b.status, c.name, b.sequence, b.updated_at, b.client_id \
+             FROM bookings b JOIN clients c ON c.id = b.client_id \
+             WHERE b.client_id = $1 ORDER BY b.start_at, b.id";
+        let rows = on!(self, |c| sqlx::query_as::<_, StoredBookingRow>(SQL)
+            .bind(client_id)
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(stored_booking_from).collect()
+    }
 }

@@ -80,7 +80,7 @@ impl Tx {
                 .rows_affected());
         }
         const CLIENT: &str = "UPDATE clients SET external_id = $2, name = NULL, phone = NULL, \
-             email = NULL, consent_reminders = (1 = 0), consent_marketing = (1 = 0) WHERE id = $1";
+             email = NULL, note = NULL, consent_reminders = (1 = 0), consent_marketing = (1 = 0) WHERE id = $1";
         let anonymous = format!("erased-{client_id}-{}", now.timestamp());
         on!(self, |c| sqlx::query(CLIENT)
             .bind(client_id)

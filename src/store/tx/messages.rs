@@ -25,6 +25,8 @@ pub(in crate::store) struct NewMessage<'a> {
     /// When the channel received it (inbound only).
     pub received_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The console operator who wrote a manager's message.
+    pub operator: Option<&'a str>,
 }
 
 impl Tx {
@@ -33,8 +35,8 @@ impl Tx {
         m: &NewMessage<'_>,
     ) -> Result<i64, StoreError> {
         const SQL: &str = "INSERT INTO messages (client_id, direction, channel, kind, text, \
-             payload, inbound_id, reply_to, received_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+             payload, inbound_id, reply_to, received_at, created_at, operator) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
         Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(SQL)
             .bind(m.client_id)
             .bind(m.direction)
@@ -46,6 +48,7 @@ impl Tx {
             .bind(m.reply_to)
             .bind(m.received_at)
             .bind(m.created_at)
+            .bind(m.operator)
             .fetch_one(c)
             .await?))
     }
@@ -126,7 +129,8 @@ impl Tx {
         client_id: i64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         const SQL: &str = "SELECT id, direction, kind, text, payload, inbound_id, reply_to, \
-             received_at, created_at, sent_at FROM messages WHERE client_id = $1 ORDER BY id";
+             received_at, created_at, sent_at, operator FROM messages WHERE client_id = $1 \
+             ORDER BY id";
         type Row = (
             i64,
             String,
@@ -138,6 +142,7 @@ impl Tx {
             Option<DateTime<Utc>>,
             DateTime<Utc>,
             Option<DateTime<Utc>>,
+            Option<String>,
         );
         let rows = on!(self, |c| sqlx::query_as::<_, Row>(SQL)
             .bind(client_id)
@@ -157,6 +162,7 @@ impl Tx {
                     received_at,
                     created_at,
                     sent_at,
+                    operator,
                 )| StoredMessage {
                     id,
                     inbound: direction == "in",
@@ -168,6 +174,7 @@ impl Tx {
                     received_at,
                     created_at,
                     sent_at,
+                    operator,
                 },
             )
             .collect())

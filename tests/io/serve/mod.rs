@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod console;
 mod crash;
 mod crm;
 mod fuzz;

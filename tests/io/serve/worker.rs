@@ -98,7 +98,7 @@ async fn a_send_cut_off_by_a_crash_is_dead_lettered_not_sent_twice() {
     let at = testkit::app::friday_10am() + chrono::Duration::minutes(1);
     let text = "Ответ администратора, который мог не дойти";
     store
-        .manager_message("crash-test", &client, text, at)
+        .manager_message("crash-test", &client, text, None, at)
         .await
         .expect("manager message")
         .expect("stored");
