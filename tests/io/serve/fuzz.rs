@@ -19,6 +19,16 @@ const PATHS: &[&str] = &[
     "/metrics",
     "/nope",
     "/api/v1/messages/../../etc/passwd",
+    "/console",
+    "/console/login",
+    "/console/logout",
+    "/console/inbox",
+    "/console/today",
+    "/console/c/web%3Aw1",
+    "/console/c/web%3Aw1/reply",
+    "/console/c/%FF%00/book",
+    "/console/bookings/000001/mark",
+    "/console/static/console.js",
 ];
 
 const KEYS: &[&str] = &[
@@ -114,10 +124,18 @@ fn request() -> impl Strategy<Value = Request> {
         prop::collection::vec(any::<u8>(), 0..40).prop_map(|v| ("authorization".to_string(), v)),
         prop::collection::vec(any::<u8>(), 0..40)
             .prop_map(|v| ("x-max-bot-api-secret".to_string(), v)),
+        Just((
+            "content-type".to_string(),
+            b"application/x-www-form-urlencoded".to_vec()
+        )),
+        Just(("cookie".to_string(), b"bot_console_login=x".to_vec())),
+        prop::collection::vec(any::<u8>(), 0..70).prop_map(|v| ("cookie".to_string(), v)),
     ];
     let body = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..300),
         json().prop_map(|v| v.to_string().into_bytes()),
+        "(csrf=x&)?(name=[a-z%]{0,8}&)?(password=[ -~]{0,12}&)?(text=[\\PC]{0,12})?"
+            .prop_map(String::into_bytes),
     ];
     (
         any::<bool>(),
