@@ -11,6 +11,8 @@ pub mod console;
 pub mod crm;
 pub mod domain;
 pub mod engine;
+pub mod import;
+pub mod kpi;
 pub mod nlu;
 pub mod server;
 pub mod spec;

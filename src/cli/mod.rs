@@ -7,9 +7,11 @@ mod client;
 mod crm;
 mod db;
 mod handoff;
+mod import;
 mod messengers;
 mod operator;
 mod outbox;
+mod report;
 mod serve;
 mod telegram;
 mod test;
@@ -35,10 +37,11 @@ pub enum Command {
     Test(TestCommand),
     /// Start or evaluate a pilot on a share of new clients (e.g. `--share 10`).
     Pilot,
-    /// Import historic conversation logs (Telegram/WhatsApp exports, CSV, JSONL).
-    Import,
-    /// Compute KPIs: response time, qualified %, booking conversion, no-shows.
-    Report,
+    /// Import exported chats (Telegram Desktop JSON, WhatsApp text, CSV) as the KPIs' baseline.
+    Import(import::Args),
+    /// KPIs of a period: response times, qualified %, booking conversion, no-shows — live and
+    /// imported side by side.
+    Report(report::Args),
     /// Bitrix24 CRM: push test or pending leads, verify the integration.
     #[command(subcommand)]
     Crm(crm::CrmCommand),
@@ -111,8 +114,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Vk(cmd) => messengers::run_vk(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
         Command::Pilot => not_yet("pilot"),
-        Command::Import => not_yet("import"),
-        Command::Report => not_yet("report"),
+        Command::Import(args) => import::run(args),
+        Command::Report(args) => report::run(args),
         Command::Crm(cmd) => crm::run(cmd),
     }
 }

@@ -29,8 +29,10 @@
 
 pub mod console;
 mod crm;
+pub mod imports;
 mod inbound;
 mod jobs;
+mod kpi;
 mod model;
 pub mod operators;
 mod postgres;

@@ -63,4 +63,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../../migrations/postgres/0008_console.sql"),
     ),
+    (
+        9,
+        "imports",
+        include_str!("../../migrations/postgres/0009_imports.sql"),
+    ),
 ];

@@ -131,6 +131,23 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("console_sessions", "csrf", Plain),
         ("console_sessions", "created_at", Plain),
         ("console_sessions", "expires_at", Plain),
+        // Imported chats (`bot import`): names, phones and texts of people who wrote to the
+        // business before the bot; erased by phone or by `import:CHAT_KEY` like live ones.
+        ("import_chats", "id", Plain),
+        ("import_chats", "label", Plain),
+        ("import_chats", "format", Plain),
+        ("import_chats", "channel", Plain),
+        ("import_chats", "chat_key", Replaced),
+        ("import_chats", "name", Erased),
+        ("import_chats", "phone", Erased),
+        ("import_chats", "created_at", Plain),
+        ("import_messages", "id", Plain),
+        ("import_messages", "chat_id", Plain),
+        ("import_messages", "msg_key", Replaced),
+        ("import_messages", "side", Plain),
+        ("import_messages", "at", Plain),
+        ("import_messages", "text", Erased),
+        ("import_messages", "phone", Erased),
         ("heartbeat", "id", Plain),
         ("heartbeat", "beat_at", Plain),
     ]

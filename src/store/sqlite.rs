@@ -80,4 +80,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../../migrations/sqlite/0008_console.sql"),
     ),
+    (
+        9,
+        "imports",
+        include_str!("../../migrations/sqlite/0009_imports.sql"),
+    ),
 ];

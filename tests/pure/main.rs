@@ -7,4 +7,5 @@ mod channels;
 mod config;
 mod dialogs;
 mod engine;
+mod import;
 mod understand;

@@ -34,6 +34,7 @@ mod calendar_export;
 mod cli;
 mod crm;
 mod disk_full;
+mod import;
 mod inbound;
 mod privacy;
 mod race;
