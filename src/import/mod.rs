@@ -1,5 +1,6 @@
-//! `bot import`: chats exported from Telegram Desktop (JSON), WhatsApp («Export chat» text)
-//! and our own CSV, read into the store's import tables as the KPIs' baseline
+//! `bot import`: chats exported from Telegram Desktop (JSON), WhatsApp («Export chat» text,
+//! or its ZIP), Instagram («Download your information» JSON: a folder or the ZIP) and our own
+//! CSV, read into the store's import tables as the KPIs' baseline
 //! (`../shared/reference/imports.md` has the formats byte by byte).
 //!
 //! Each format's reader (`telegram.rs`, `whatsapp.rs`, `csv.rs`) turns a file into
@@ -11,6 +12,7 @@
 //! Nothing here touches the database: `cli/import.rs` writes what this returns.
 
 pub mod csv;
+pub mod instagram;
 pub mod telegram;
 pub mod whatsapp;
 
@@ -25,8 +27,11 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// Telegram Desktop «Export chat history» / «Export Telegram data», machine-readable JSON.
     Telegram,
-    /// WhatsApp «Export chat» text (Android or iOS).
+    /// WhatsApp «Export chat» text (Android or iOS), or its ZIP.
     Whatsapp,
+    /// Instagram «Download your information» messages: a thread folder, the inbox, the
+    /// unpacked export, or its ZIP.
+    Instagram,
     /// `conversation_id,channel,sender,timestamp,text`.
     Csv,
 }
@@ -36,6 +41,7 @@ impl Format {
         match self {
             Format::Telegram => "telegram",
             Format::Whatsapp => "whatsapp",
+            Format::Instagram => "instagram",
             Format::Csv => "csv",
         }
     }
@@ -127,6 +133,8 @@ pub struct Parsed {
     pub messages: Vec<RawMessage>,
     /// The exporting account, when the export names it (Telegram's full export).
     pub owner: Option<String>,
+    /// Who is in a chat beyond those who wrote (Instagram's `participants`).
+    pub members: Vec<(usize, Sender)>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -147,12 +155,19 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     None
 }
 
-/// Read one file (its format given or detected).
+/// Read one file or folder (its format given or detected).
 pub fn read(
     path: &Path,
     format: Option<Format>,
     tz: chrono_tz::Tz,
 ) -> Result<(Format, Parsed), ImportError> {
+    if path.is_dir() {
+        let files = instagram::files_in(path)?;
+        return Ok((Format::Instagram, instagram::parse(files, path)?));
+    }
+    if is_zip(path)? {
+        return read_zip(path, tz);
+    }
     let format = match format {
         Some(f) => f,
         None => {
@@ -174,9 +189,99 @@ pub fn read(
     let parsed = match format {
         Format::Telegram => telegram::read(path, tz)?,
         Format::Whatsapp => whatsapp::read(path, tz)?,
+        Format::Instagram => {
+            let bytes = std::fs::read(path).map_err(|e| ImportError::io(path, e))?;
+            let file = instagram::ThreadFile {
+                name: path.to_path_buf(),
+                thread: path
+                    .parent()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes,
+            };
+            instagram::parse(vec![file], path)?
+        }
         Format::Csv => csv::read(path, tz)?,
     };
     Ok((format, parsed))
+}
+
+fn is_zip(path: &Path) -> Result<bool, ImportError> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| ImportError::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| ImportError::io(path, e))?;
+    Ok(n == 4 && magic == *b"PK\x03\x04")
+}
+
+/// The largest ZIP entry read into memory (a chat text or a thread file).
+const MAX_ENTRY: u64 = 512 << 20;
+
+/// A ZIP export: Instagram's thread files, or a WhatsApp chat's text (`_chat.txt` on iOS,
+/// `WhatsApp Chat with X.txt` on Android); the chat's title from the entry or the ZIP's name.
+fn read_zip(path: &Path, tz: chrono_tz::Tz) -> Result<(Format, Parsed), ImportError> {
+    use std::io::Read;
+    let unreadable = |message: String| ImportError::Unreadable {
+        file: path.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| ImportError::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| unreadable(format!("not a ZIP: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| unreadable(format!("a file name in the ZIP: {e}")))?;
+    let mut read_entry = |name: &str| -> Result<Vec<u8>, ImportError> {
+        let entry = zip
+            .by_name(name)
+            .map_err(|e| unreadable(format!("{name}: {e}")))?;
+        let mut bytes = Vec::new();
+        entry
+            .take(MAX_ENTRY)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreadable(format!("{name}: {e}")))?;
+        Ok(bytes)
+    };
+    let threads: Vec<&String> = names
+        .iter()
+        .filter(|n| instagram::is_thread_file(n))
+        .collect();
+    if !threads.is_empty() {
+        let mut files = Vec::new();
+        for name in threads {
+            let bytes = read_entry(name)?;
+            let thread = name.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+            files.push(instagram::ThreadFile {
+                name: path.join(name),
+                thread,
+                bytes,
+            });
+        }
+        return Ok((Format::Instagram, instagram::parse(files, path)?));
+    }
+    let Some(chat) = names.iter().find(|n| n.ends_with(".txt")) else {
+        return Err(unreadable(
+            "neither Instagram thread files nor a WhatsApp chat text in the ZIP".into(),
+        ));
+    };
+    let bytes = read_entry(chat)?;
+    let text = String::from_utf8(bytes).map_err(|e| ImportError::Malformed {
+        file: path.join(chat),
+        line: 0,
+        column: e.utf8_error().valid_up_to(),
+        message: "not UTF-8 text".into(),
+    })?;
+    let inner = Path::new(chat);
+    let title = if inner.file_stem().is_some_and(|s| s == "_chat") {
+        whatsapp::title(path)
+    } else {
+        whatsapp::title(inner)
+    };
+    Ok((
+        Format::Whatsapp,
+        whatsapp::parse(&text, &path.join(chat), &title, tz)?,
+    ))
 }
 
 /// Which senders are the business, over all files of one run.
@@ -227,12 +332,15 @@ pub enum Ambiguous {
 }
 
 /// The business side: the `--business` names, the exporting account of a full Telegram
-/// export, or the one sender present in every chat.
+/// export, or the one sender present in every chat where two sides wrote.
 pub fn business_side(files: &[Parsed], named: &[String]) -> Result<BusinessSide, Ambiguous> {
     let mut per_chat: BTreeMap<(usize, usize), BTreeSet<&Sender>> = BTreeMap::new();
     for (f, p) in files.iter().enumerate() {
         for m in &p.messages {
             per_chat.entry((f, m.chat)).or_default().insert(&m.sender);
+        }
+        for (chat, member) in &p.members {
+            per_chat.entry((f, *chat)).or_default().insert(member);
         }
     }
     let everyone: BTreeSet<&Sender> = per_chat.values().flatten().copied().collect();
@@ -261,6 +369,9 @@ pub fn business_side(files: &[Parsed], named: &[String]) -> Result<BusinessSide,
         .map(|(_, s)| s)
         .filter(|s| !s.iter().all(|x| matches!(x, Sender::Side(_))))
         .collect();
+    // A chat where only one side wrote (a client nobody answered) tells nothing.
+    let telling: Vec<&BTreeSet<&Sender>> = open.iter().copied().filter(|s| s.len() > 1).collect();
+    let open = if telling.is_empty() { open } else { telling };
     if !open.is_empty() {
         let mut common: BTreeSet<&Sender> = open[0].clone();
         for s in &open[1..] {

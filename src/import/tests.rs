@@ -207,3 +207,61 @@ fn content_keys_are_stable_and_tell_repeats_apart() {
         "the same text at the same minute twice is two messages"
     );
 }
+
+#[test]
+fn an_instagram_export_folder_merges_split_threads_and_repairs_the_text() {
+    let (format, p) = read(&fixture("instagram"), None, NSK).unwrap();
+    assert_eq!(format, Format::Instagram);
+    let names: Vec<String> = p.chats.iter().map(|c| c.name.clone().unwrap()).collect();
+    assert_eq!(names, ["Аня", "Олег"]);
+    assert_eq!(p.chats[0].chat_key, "inbox/anya_17840000000000001");
+    let anya: Vec<(String, &str)> = p
+        .messages
+        .iter()
+        .filter(|m| m.chat == 0)
+        .map(|m| (local(m.at), m.text.as_str()))
+        .collect();
+    assert_eq!(
+        anya,
+        [
+            ("02.12 14:05:33".to_string(), "Можно в пятницу на маникюр?"),
+            (
+                "02.12 14:07:41".to_string(),
+                "Да 💅 на маникюр есть 15:00 в пятницу"
+            ),
+            ("02.12 14:08:20".to_string(), "[фото]"),
+            (
+                "02.12 14:10:00".to_string(),
+                "Записала вас на пятницу 04.12 в 15:00, ждём 💅"
+            ),
+        ],
+        "two files, newest first each, merged in time order; the reaction is no message"
+    );
+    let oleg = p.messages.iter().filter(|m| m.chat == 1).count();
+    assert_eq!(oleg, 1, "the call record is not a message");
+    let side = business_side(std::slice::from_ref(&p), &[]).unwrap();
+    let sides: Vec<Side> = messages_of(&p, 0, &side).map(|m| m.side).collect();
+    assert_eq!(
+        sides,
+        [Side::Client, Side::Business, Side::Client, Side::Business],
+        "«Роза | студия» writes in every thread"
+    );
+}
+
+#[test]
+fn zip_exports_are_read_directly() {
+    let (format, zipped) = read(&fixture("instagram-export.zip"), None, NSK).unwrap();
+    assert_eq!(format, Format::Instagram);
+    let (_, folder) = read(&fixture("instagram"), None, NSK).unwrap();
+    assert_eq!(zipped.messages.len(), folder.messages.len());
+    assert_eq!(zipped.chats[0].chat_key, folder.chats[0].chat_key);
+
+    let (format, wa) = read(&fixture("WhatsApp Chat - Мария Ким.zip"), None, NSK).unwrap();
+    assert_eq!(format, Format::Whatsapp);
+    assert_eq!(
+        wa.chats[0].chat_key, "Мария Ким",
+        "the title from the ZIP's name"
+    );
+    let (_, txt) = read(&fixture("WhatsApp Chat - Мария Ким.txt"), None, NSK).unwrap();
+    assert_eq!(wa.messages, txt.messages);
+}

@@ -2,7 +2,7 @@
 //! names, WhatsApp-shaped lines with wrong numbers, CSV rows of anything — and the KPIs do
 //! not depend on the order in which a file lists the messages.
 
-use bot::import::{csv, telegram, whatsapp};
+use bot::import::{csv, instagram, telegram, whatsapp};
 use bot::kpi::{self, ChatLog, LogMessage, Period, Side};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
@@ -98,6 +98,16 @@ proptest! {
         let _ = telegram::parse(&bytes[..], path, NSK);
         let _ = csv::parse(&bytes[..], path, NSK);
         let _ = whatsapp::parse(&String::from_utf8_lossy(&bytes), path, "chat", NSK);
+        let file = instagram::ThreadFile { name: path.into(), thread: "t".into(), bytes: bytes.clone() };
+        let _ = instagram::parse(vec![file], path);
+    }
+
+    #[test]
+    fn no_instagram_shaped_json_makes_it_panic(v in json(), s in "[\\PC]{0,12}") {
+        let thread = serde_json::json!({"participants": [{"name": s}], "messages": [v, {"sender_name": s, "timestamp_ms": i64::MAX, "content": s}], "title": s});
+        let file = instagram::ThreadFile { name: "m.json".into(), thread: "t".into(), bytes: thread.to_string().into_bytes() };
+        let _ = instagram::parse(vec![file], Path::new("m.json"));
+        prop_assert_eq!(instagram::repair(&instagram::repair(&s)), instagram::repair(&s));
     }
 
     #[test]

@@ -167,7 +167,33 @@ async fn a_truncated_file_stores_nothing_and_a_dry_run_neither(db: &TestDb) {
     );
 }
 
+async fn an_instagram_folder_then_its_zip_adds_the_thread_once(db: &TestDb) {
+    let (code, out, err) = import(db, &["fixtures/import/instagram"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("instagram"), "{out}");
+    let (code, out, err) = import(db, &["fixtures/import/instagram-export.zip"]).await;
+    assert_eq!(code, 0, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("instagram-export.zip"))
+        .unwrap_or_default();
+    let cells: Vec<&str> = row
+        .split('┆')
+        .map(|c| c.trim().trim_matches('│').trim())
+        .collect();
+    assert_eq!(cells[5..7], ["0", "5"], "the same messages: {out}");
+    let json = report_json(db, &[]).await;
+    let k = &json["kpis"]["by_channel"]["instagram"];
+    assert_eq!(k["requests"], 2, "{k}");
+    assert_eq!(k["answered"], 1);
+    // «Можно в 15?» at 14:05:33.120, «Да 💅» at 14:07:41.905.
+    assert_eq!(k["first_response_median_s"], 128.79);
+    assert_eq!(k["booked"], 1);
+    assert_eq!(k["qualified"], 0, "no phone was written");
+}
+
 both!(
+    an_instagram_folder_then_its_zip_adds_the_thread_once,
     imported_once_reported_and_imported_again_adds_nothing,
     whatsapp_exports_find_the_business_in_every_chat_and_csv_keeps_its_sides,
     a_truncated_file_stores_nothing_and_a_dry_run_neither,
