@@ -1,5 +1,5 @@
 //! `bot report [--from DATE --to DATE | --weeks N] [--source live|import|LABEL|all]
-//! [--format table|json|csv] [--out PATH]`: the KPIs of a period from the live store and the
+//! [--format table|json|csv|html] [--out PATH]`: the KPIs of a period from the live store and the
 //! imports. Default: the last full Monday–Sunday week, a table with one column per source
 //! (the imports' baseline beside the live bot) and the change; `--weeks N` puts the last N
 //! weeks side by side instead. Names, phones and ids are masked unless
@@ -17,6 +17,8 @@ enum Output {
     Table,
     Json,
     Csv,
+    /// One self-contained page with charts (the last period when there are several).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -35,8 +37,8 @@ pub struct Args {
     source: String,
     #[arg(long, value_enum, default_value = "table")]
     format: Output,
-    /// Write the report here: a folder gets `<YYYY>-W<ww>.json` (the week of the period's
-    /// start); a file name gets the chosen format.
+    /// Write the report here: a folder gets `<YYYY>-W<ww>.html` and `.json` (the week of the
+    /// period's start); a file name gets the chosen format.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Keep chat names and ids in `--format json` (masked otherwise).
@@ -125,9 +127,15 @@ pub fn run(args: Args) -> ExitCode {
             for r in &mut shown {
                 for q in &mut r.requests {
                     q.chat = render::mask_chat(&q.chat);
+                    q.source = render::mask_source(&q.source);
                 }
+                r.kpis.by_source = std::mem::take(&mut r.kpis.by_source)
+                    .into_iter()
+                    .map(|(s, k)| (render::mask_source(&s), k))
+                    .collect();
             }
         }
+        let reports = &shown;
         let text = match args.format {
             Output::Table => {
                 let columns: Vec<(String, &kpi::Kpis)> = if reports.len() > 1 {
@@ -170,7 +178,7 @@ pub fn run(args: Args) -> ExitCode {
             }
             Output::Csv => {
                 let mut scopes: Vec<(String, &kpi::Kpis)> = Vec::new();
-                for r in &reports {
+                for r in reports {
                     let prefix = if reports.len() > 1 {
                         format!("{}:", week_name(r.period.from))
                     } else {
@@ -186,17 +194,22 @@ pub fn run(args: Args) -> ExitCode {
                 }
                 render::csv(&scopes)?
             }
+            Output::Html => kpi::html::page(&shown[shown.len() - 1], &profile.business.name, tz),
         };
         match &args.out {
             None => print!("{text}"),
             Some(dir) if dir.is_dir() || dir.to_string_lossy().ends_with('/') => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                let path = dir.join(format!("{}.json", week_name(first.from)));
-                let json = serde_json::to_string_pretty(&shown[shown.len() - 1])?;
-                std::fs::write(&path, json)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
+                let last = &shown[shown.len() - 1];
+                let name = week_name(last.period.from);
+                let json = dir.join(format!("{name}.json"));
+                std::fs::write(&json, serde_json::to_string_pretty(last)?)
+                    .with_context(|| format!("writing {}", json.display()))?;
+                let html = dir.join(format!("{name}.html"));
+                std::fs::write(&html, kpi::html::page(last, &profile.business.name, tz))
+                    .with_context(|| format!("writing {}", html.display()))?;
+                eprintln!("wrote {} and {}", html.display(), json.display());
             }
             Some(file) => {
                 std::fs::write(file, text)

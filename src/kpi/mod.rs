@@ -18,6 +18,7 @@
 //!
 //! Nothing here reads a clock, a file or the database.
 
+pub mod html;
 pub mod render;
 
 use crate::nlu::Nlu;

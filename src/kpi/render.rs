@@ -231,9 +231,48 @@ pub fn mask_chat(chat: &str) -> String {
     format!("{shown}…")
 }
 
+/// An import's label without the person a WhatsApp export's file name holds
+/// («WhatsApp Chat with Мария Ким.txt» → «WhatsApp Chat with Мария К….txt»).
+pub fn mask_source(label: &str) -> String {
+    for prefix in [
+        "WhatsApp Chat with ",
+        "Чат WhatsApp с контактом ",
+        "Чат WhatsApp с ",
+        "WhatsApp Chat - ",
+    ] {
+        let Some(rest) = label
+            .replace('\u{a0}', " ")
+            .strip_prefix(prefix)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let (title, ext) = match rest.rsplit_once('.') {
+            Some((t, e)) if e.len() <= 4 => (t.to_string(), format!(".{e}")),
+            _ => (rest.clone(), String::new()),
+        };
+        return format!("{prefix}{}{ext}", mask_chat(&title));
+    }
+    label.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whatsapp_file_names_lose_the_person() {
+        assert_eq!(
+            mask_source("WhatsApp Chat with +7 913 000-11-22.txt"),
+            "WhatsApp Chat with +7 913 ***-**-22.txt"
+        );
+        assert_eq!(
+            mask_source("WhatsApp Chat - Мария Ким.zip"),
+            "WhatsApp Chat - Мария К..zip"
+        );
+        assert_eq!(mask_source("telegram-full.json"), "telegram-full.json");
+        assert_eq!(mask_source("до бота"), "до бота");
+    }
 
     #[test]
     fn personal_data_is_masked() {
