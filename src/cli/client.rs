@@ -132,12 +132,15 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
 async fn erase(args: EraseArgs) -> anyhow::Result<ExitCode> {
     let store = args.db.open().await?;
     let ids = store.find_person(&args.person).await?;
-    if ids.is_empty() {
-        anyhow::bail!("nobody is stored as {:?}", args.person);
-    }
     if !args.yes {
+        if ids.is_empty() {
+            anyhow::bail!(
+                "no client record of {:?} (imported chats are checked with --yes)",
+                args.person
+            );
+        }
         eprintln!(
-            "would erase {} client record(s) of {:?}; nothing changed: run again with --yes",
+            "would erase {} client record(s) of {:?} and their imported chats; nothing changed: run again with --yes",
             ids.len(),
             args.person
         );
@@ -146,10 +149,10 @@ async fn erase(args: EraseArgs) -> anyhow::Result<ExitCode> {
     let erased = store
         .erase_person(&args.person, Utc::now())
         .await?
-        .context("the person disappeared meanwhile")?;
+        .with_context(|| format!("nobody is stored as {:?}", args.person))?;
     println!(
-        "erased: {} client record(s), {} message texts, {} leads, {} pending jobs dropped",
-        erased.clients, erased.messages, erased.leads, erased.jobs_dropped
+        "erased: {} client record(s), {} message texts, {} leads, {} pending jobs dropped, {} imported chat(s)",
+        erased.clients, erased.messages, erased.leads, erased.jobs_dropped, erased.imported_chats
     );
     for crm in &erased.crm_leads {
         println!("erase in Bitrix24 too: lead {crm}");

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> ExitCode {
             };
             files.push((path.clone(), format, parsed));
         }
-        let parsed: Vec<Parsed> = files.iter().map(|(_, _, p)| p.clone()).collect();
+        let parsed: Vec<&Parsed> = files.iter().map(|(_, _, p)| p).collect();
         let side = match import::business_side(&parsed, &args.business) {
             Ok(s) => s,
             Err(e) => {
@@ -85,15 +85,16 @@ pub fn run(args: Args) -> ExitCode {
             let label = args.label.clone().unwrap_or_else(|| label_of(path));
             let mut writer = store.begin_import(&label, now).await?;
             let (mut client, mut business) = (0u64, 0u64);
-            for (i, chat) in parsed.chats.iter().enumerate() {
-                let id = writer.chat(chat).await?;
-                for m in import::messages_of(parsed, i, &side) {
-                    match m.side {
-                        crate::kpi::Side::Client => client += 1,
-                        crate::kpi::Side::Business => business += 1,
-                    }
-                    writer.message(id, m).await?;
+            let mut ids = Vec::with_capacity(parsed.chats.len());
+            for chat in &parsed.chats {
+                ids.push(writer.chat(chat).await?);
+            }
+            for (chat, m) in import::messages_of(parsed, &side) {
+                match m.side {
+                    crate::kpi::Side::Client => client += 1,
+                    crate::kpi::Side::Business => business += 1,
                 }
+                writer.message(ids[chat], m).await?;
             }
             let counts = if args.dry_run {
                 writer.rollback().await?

@@ -119,13 +119,14 @@ pub fn parse(
             });
             parsed.chats.len() - 1
         });
+        let sender = parsed.sender(Sender::Side(side));
         parsed.messages.push(RawMessage {
-            chat,
-            sender: Sender::Side(side),
+            chat: chat as u32,
+            sender,
             at,
             text: text.to_string(),
             phone: None,
-            key: None,
+            id: None,
         });
     }
     Ok(parsed)

@@ -142,9 +142,10 @@ pub fn parse(files: Vec<ThreadFile>, origin: &Path) -> Result<Parsed, ImportErro
         messages.reverse();
         messages.sort_by_key(|(at, _, _)| *at);
         let index = parsed.chats.len();
-        parsed
-            .members
-            .extend(members.into_iter().map(|m| (index, Sender::Name(m))));
+        for m in members {
+            let member = parsed.sender(Sender::Name(m));
+            parsed.members.push((index as u32, member));
+        }
         parsed.chats.push(ImportChat {
             format: "instagram",
             channel: "instagram".into(),
@@ -156,13 +157,14 @@ pub fn parse(files: Vec<ThreadFile>, origin: &Path) -> Result<Parsed, ImportErro
             let Some(at) = chrono::DateTime::from_timestamp_millis(ms) else {
                 continue;
             };
+            let sender = parsed.sender(Sender::Name(sender));
             parsed.messages.push(RawMessage {
-                chat: index,
-                sender: Sender::Name(sender),
+                chat: index as u32,
+                sender,
                 at,
                 text,
                 phone: None,
-                key: None,
+                id: None,
             });
         }
     }

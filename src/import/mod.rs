@@ -76,7 +76,7 @@ impl ImportError {
 }
 
 /// Who sent a message, as the export says it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Sender {
     /// An account id (Telegram `user123`), with the name shown.
     Id { id: String, name: String },
@@ -106,16 +106,18 @@ impl Sender {
     }
 }
 
-/// One message as read from an export.
+/// One message as read from an export, kept small (a million of them are held at once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawMessage {
-    pub chat: usize,
-    pub sender: Sender,
+    pub chat: u32,
+    /// An index into [`Parsed::senders`].
+    pub sender: u32,
     pub at: chrono::DateTime<chrono::Utc>,
     pub text: String,
-    pub phone: Option<String>,
-    /// A stable key when the export has ids (Telegram); else one is made from the content.
-    pub key: Option<String>,
+    pub phone: Option<Box<str>>,
+    /// The export's own id of the message within its chat (Telegram), which makes the stable
+    /// key; without one the key is made from the content.
+    pub id: Option<i64>,
 }
 
 /// A line or record that was left out, and why.
@@ -133,9 +135,30 @@ pub struct Parsed {
     pub messages: Vec<RawMessage>,
     /// The exporting account, when the export names it (Telegram's full export).
     pub owner: Option<String>,
-    /// Who is in a chat beyond those who wrote (Instagram's `participants`).
-    pub members: Vec<(usize, Sender)>,
+    /// Who is in a chat beyond those who wrote (Instagram's `participants`): sender indices.
+    pub members: Vec<(u32, u32)>,
+    /// Everyone who wrote or is present, each once.
+    pub senders: Vec<Sender>,
+    sender_index: std::collections::HashMap<Sender, u32>,
     pub skipped: Vec<Skipped>,
+}
+
+impl Parsed {
+    /// The index of `sender` in [`Parsed::senders`], added on first sight.
+    pub fn sender(&mut self, sender: Sender) -> u32 {
+        if let Some(i) = self.sender_index.get(&sender) {
+            return *i;
+        }
+        let i = self.senders.len() as u32;
+        self.senders.push(sender.clone());
+        self.sender_index.insert(sender, i);
+        i
+    }
+
+    /// Who sent message `m`.
+    pub fn sender_of(&self, m: &RawMessage) -> &Sender {
+        &self.senders[m.sender as usize]
+    }
 }
 
 /// The format of a file from its first bytes.
@@ -333,14 +356,20 @@ pub enum Ambiguous {
 
 /// The business side: the `--business` names, the exporting account of a full Telegram
 /// export, or the one sender present in every chat where two sides wrote.
-pub fn business_side(files: &[Parsed], named: &[String]) -> Result<BusinessSide, Ambiguous> {
-    let mut per_chat: BTreeMap<(usize, usize), BTreeSet<&Sender>> = BTreeMap::new();
+pub fn business_side(files: &[&Parsed], named: &[String]) -> Result<BusinessSide, Ambiguous> {
+    let mut per_chat: BTreeMap<(usize, u32), BTreeSet<&Sender>> = BTreeMap::new();
     for (f, p) in files.iter().enumerate() {
         for m in &p.messages {
-            per_chat.entry((f, m.chat)).or_default().insert(&m.sender);
+            per_chat
+                .entry((f, m.chat))
+                .or_default()
+                .insert(p.sender_of(m));
         }
         for (chat, member) in &p.members {
-            per_chat.entry((f, *chat)).or_default().insert(member);
+            per_chat
+                .entry((f, *chat))
+                .or_default()
+                .insert(&p.senders[*member as usize]);
         }
     }
     let everyone: BTreeSet<&Sender> = per_chat.values().flatten().copied().collect();
@@ -392,47 +421,47 @@ pub fn business_side(files: &[Parsed], named: &[String]) -> Result<BusinessSide,
     Ok(BusinessSide { names })
 }
 
-/// The stored form of one parsed file's messages: each with its side and a stable key.
+/// The stored form of a parsed file's messages, in one pass: each with its chat's index, its
+/// side and a stable key.
 pub fn messages_of<'a>(
     parsed: &'a Parsed,
-    chat: usize,
     side: &'a BusinessSide,
-) -> impl Iterator<Item = ImportMessage> + 'a {
-    let key_of = &parsed.chats[chat];
-    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    parsed
-        .messages
-        .iter()
-        .filter(move |m| m.chat == chat)
-        .map(move |m| {
-            let key = match &m.key {
-                Some(k) => k.clone(),
-                None => {
-                    let base = content_key(key_of, m);
-                    let n = seen.entry(base.clone()).or_insert(0);
-                    *n += 1;
-                    format!("{base}:{n}")
-                }
-            };
+) -> impl Iterator<Item = (usize, ImportMessage)> + 'a {
+    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    parsed.messages.iter().map(move |m| {
+        let chat = &parsed.chats[m.chat as usize];
+        let key = match m.id {
+            Some(id) => format!("tg:{}:{id}", chat.chat_key),
+            None => {
+                let base = content_key(chat, parsed.sender_of(m), m);
+                let n = seen.entry(base.clone()).or_insert(0);
+                *n += 1;
+                format!("{base}:{n}")
+            }
+        };
+        (
+            m.chat as usize,
             ImportMessage {
                 key,
-                side: side.side_of(&m.sender),
+                side: side.side_of(parsed.sender_of(m)),
                 at: m.at,
-                text: m.text.clone(),
-                phone: m.phone.clone(),
-            }
-        })
+                // The two separators the report packs messages with never appear in a text.
+                text: m.text.replace(['\u{1e}', '\u{1f}'], " "),
+                phone: m.phone.as_deref().map(str::to_string),
+            },
+        )
+    })
 }
 
 /// A key from what a message is: its chat, instant, sender and text (the n-th repetition of
 /// the same is told apart by the caller).
-fn content_key(chat: &ImportChat, m: &RawMessage) -> String {
+fn content_key(chat: &ImportChat, sender: &Sender, m: &RawMessage) -> String {
     let mut h = Sha256::new();
     for part in [
         chat.channel.as_str(),
         chat.chat_key.as_str(),
         &m.at.timestamp_millis().to_string(),
-        &format!("{:?}", m.sender),
+        &format!("{sender:?}"),
         &m.text,
     ] {
         h.update(part.as_bytes());

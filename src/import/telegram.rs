@@ -28,7 +28,11 @@ pub fn parse(reader: impl Read, path: &Path, tz: chrono_tz::Tz) -> Result<Parsed
         tz,
         path,
     };
-    let mut de = serde_json::Deserializer::from_reader(HexEscapes::new(reader));
+    // serde_json reads a byte at a time: the buffer keeps that out of the rewriting reader.
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
+        1 << 16,
+        HexEscapes::new(reader),
+    ));
     let result = Root(&mut state)
         .deserialize(&mut de)
         .and_then(|()| de.end());
@@ -332,7 +336,11 @@ impl State<'_> {
             });
             self.parsed.chats.len() - 1
         });
-        let phone = m.contact_information.and_then(|c| c.phone_number);
+        // In E.164, so an erase by phone finds it.
+        let phone = m
+            .contact_information
+            .and_then(|c| c.phone_number)
+            .map(|p| crate::nlu::phone::find(&p, None).e164.unwrap_or(p));
         let mut text = m.text.map(Text::flat).unwrap_or_default();
         if text.is_empty() {
             text = placeholder(
@@ -343,16 +351,17 @@ impl State<'_> {
                 phone.is_some(),
             );
         }
+        let sender = self.parsed.sender(Sender::Id {
+            id: from_id,
+            name: m.from.unwrap_or_default(),
+        });
         self.parsed.messages.push(RawMessage {
-            chat: index,
-            sender: Sender::Id {
-                id: from_id,
-                name: m.from.unwrap_or_default(),
-            },
+            chat: index as u32,
+            sender,
             at,
             text,
-            phone,
-            key: Some(format!("tg:{chat_id}:{}", m.id)),
+            phone: phone.map(String::into_boxed_str),
+            id: Some(m.id),
         });
     }
 
@@ -409,12 +418,14 @@ fn placeholder(
 }
 
 /// A reader that turns `\xNN` escapes inside JSON strings into `\u00NN` (Telegram Desktop
-/// writes control characters that way).
+/// writes control characters that way). Chunks without a backslash pass through untouched.
 struct HexEscapes<R> {
     inner: R,
-    /// Bytes produced but not yet handed out.
-    out: std::collections::VecDeque<u8>,
-    /// The previous byte was a backslash that starts an escape.
+    /// Bytes produced but not yet handed out, from `start`.
+    out: Vec<u8>,
+    start: usize,
+    raw: Vec<u8>,
+    /// The previous chunk ended inside an escape (after an unescaped backslash).
     escaping: bool,
 }
 
@@ -422,37 +433,65 @@ impl<R: Read> HexEscapes<R> {
     fn new(inner: R) -> Self {
         HexEscapes {
             inner,
-            out: std::collections::VecDeque::new(),
+            out: Vec::with_capacity(1 << 16),
+            start: 0,
+            raw: vec![0; 1 << 16],
             escaping: false,
         }
+    }
+
+    /// Read the next chunk into `out`, rewriting the escapes; false at the end.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let n = self.inner.read(&mut self.raw)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.out.clear();
+        self.start = 0;
+        let raw = &self.raw[..n];
+        let mut copied = 0;
+        let mut i = 0;
+        if self.escaping {
+            // The first byte is the escaped one.
+            self.escaping = false;
+            i = 1;
+            if raw[0] == b'x' {
+                self.out.extend_from_slice(b"u00");
+                copied = 1;
+            }
+        }
+        while let Some(at) = memchr::memchr(b'\\', &raw[i..]) {
+            let at = i + at;
+            match raw.get(at + 1) {
+                None => {
+                    // The escaped byte comes with the next chunk.
+                    self.escaping = true;
+                    i = at + 1;
+                }
+                Some(b'x') => {
+                    self.out.extend_from_slice(&raw[copied..=at]);
+                    self.out.extend_from_slice(b"u00");
+                    copied = at + 2;
+                    i = at + 2;
+                }
+                Some(_) => i = at + 2,
+            }
+        }
+        self.out.extend_from_slice(&raw[copied..]);
+        Ok(true)
     }
 }
 
 impl<R: Read> Read for HexEscapes<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.out.is_empty() {
-            let mut chunk = [0u8; 8192];
-            let n = self.inner.read(&mut chunk)?;
-            if n == 0 {
+        while self.start == self.out.len() {
+            if !self.fill()? {
                 return Ok(0);
             }
-            for &b in &chunk[..n] {
-                if self.escaping {
-                    self.escaping = false;
-                    if b == b'x' {
-                        self.out.extend(b"u00");
-                        continue;
-                    }
-                } else if b == b'\\' {
-                    self.escaping = true;
-                }
-                self.out.push_back(b);
-            }
         }
-        let n = buf.len().min(self.out.len());
-        for (slot, b) in buf.iter_mut().zip(self.out.drain(..n)) {
-            *slot = b;
-        }
+        let n = buf.len().min(self.out.len() - self.start);
+        buf[..n].copy_from_slice(&self.out[self.start..self.start + n]);
+        self.start += n;
         Ok(n)
     }
 }
@@ -460,6 +499,36 @@ impl<R: Read> Read for HexEscapes<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out one byte at a time: escapes split across chunks.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.split_first() {
+                Some((b, rest)) if !buf.is_empty() => {
+                    buf[0] = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_split_across_reads_are_rewritten_too() {
+        let input = br#"{"a": "x\x01y \\x41 \"\x1f"}"#;
+        let mut whole = String::new();
+        HexEscapes::new(&input[..])
+            .read_to_string(&mut whole)
+            .unwrap();
+        let mut trickled = String::new();
+        HexEscapes::new(Trickle(input))
+            .read_to_string(&mut trickled)
+            .unwrap();
+        assert_eq!(whole, trickled);
+    }
 
     #[test]
     fn hex_escapes_become_unicode_escapes_and_escaped_backslashes_stay() {

@@ -209,13 +209,14 @@ pub fn parse(
             });
             return;
         }
+        let sender = parsed.sender(Sender::Name(sender));
         parsed.messages.push(RawMessage {
             chat: 0,
-            sender: Sender::Name(sender),
+            sender,
             at,
             text: body.trim_end().to_string(),
             phone: None,
-            key: None,
+            id: None,
         });
     };
     for ((number, line, marked), h) in lines.iter().zip(headers) {

@@ -174,6 +174,10 @@ fn qualified_at(chat: &ChatLog, run: &[LogMessage], nlu: &Nlu) -> Option<DateTim
 /// A business message that confirms a booking: a date (DD.MM, a weekday, «завтра»…) and an
 /// HH:MM time together with a confirming word.
 pub fn confirms_booking(text: &str) -> bool {
+    // An HH:MM time is required: most messages have no colon at all.
+    if !text.contains(':') {
+        return false;
+    }
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric() && c != '.' && c != ':')
@@ -451,6 +455,28 @@ pub struct PeriodOut {
     pub timezone: String,
 }
 
+/// The requests of every chat, read on all cores (understanding the client's messages is
+/// most of a report's work).
+fn all_requests(chats: &[ChatLog], nlu: &Nlu) -> Vec<Vec<Request>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || chats.len() < 64 {
+        return chats.iter().map(|c| requests(c, nlu)).collect();
+    }
+    let chunk = chats.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = chats
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|c| requests(c, nlu)).collect::<Vec<_>>())
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The report of `chats` over `period` (bookings: the live store's, for no-shows).
 pub fn report(
     chats: &[ChatLog],
@@ -459,7 +485,7 @@ pub fn report(
     period: &Period,
     now: DateTime<Utc>,
 ) -> Report {
-    let per_chat: Vec<Vec<Request>> = chats.iter().map(|c| requests(c, nlu)).collect();
+    let per_chat = all_requests(chats, nlu);
     let slice = |keep: &dyn Fn(&ChatLog) -> bool| -> (Vec<&ChatLog>, Vec<&Request>) {
         let mut cs = Vec::new();
         let mut rs = Vec::new();

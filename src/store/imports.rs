@@ -128,20 +128,26 @@ impl ImportWriter {
         let mut sql = String::from(
             "INSERT INTO import_messages (chat_id, msg_key, side, at, text, phone) VALUES ",
         );
+        // SQLite binds plain `?` by position; its `$N` makes every bind look the name up.
+        let postgres = self.tx.is_postgres();
         for i in 0..rows.len() {
-            let b = i * 6;
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            ));
+            if postgres {
+                let b = i * 6;
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
+            } else {
+                sql.push_str("(?, ?, ?, ?, ?, ?)");
+            }
         }
         sql.push_str(" ON CONFLICT (msg_key) DO NOTHING");
         let inserted = on!(&mut self.tx, |c| {

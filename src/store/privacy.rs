@@ -194,6 +194,9 @@ pub struct Erased {
     pub jobs_dropped: u64,
     /// Bitrix24 leads to erase there too (their ids).
     pub crm_leads: Vec<String>,
+    /// Imported chats (`bot import`) of the person: the chat with their phone or channel id, or
+    /// a contact card with their phone.
+    pub imported_chats: u64,
 }
 
 impl Store {
@@ -214,12 +217,14 @@ impl Store {
     ) -> Result<Option<Erased>, StoreError> {
         let mut tx = self.write().await?;
         let ids = tx.person_ids(person).await?;
-        if ids.is_empty() {
+        let imported_chats = tx.erase_imports(person, now).await?;
+        if ids.is_empty() && imported_chats == 0 {
             tx.rollback().await?;
             return Ok(None);
         }
         let mut erased = Erased {
             clients: ids.len(),
+            imported_chats,
             ..Erased::default()
         };
         for id in ids {

@@ -91,6 +91,54 @@ impl Tx {
         Ok(erased)
     }
 
+    /// Erase a person's imported chats: the chat whose phone or channel id is theirs, or where
+    /// they shared a contact card with their phone. Their texts and phones go, the chat loses
+    /// its name and key; times and sides stay for the baseline KPIs. How many chats.
+    pub(in crate::store) async fn erase_imports(
+        &mut self,
+        person: &Person,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        const BY_PHONE: &str = "SELECT id FROM import_chats WHERE phone = $1 \
+             UNION SELECT chat_id FROM import_messages WHERE phone = $1";
+        const BY_KEY: &str = "SELECT id FROM import_chats WHERE channel = $1 AND chat_key = $2";
+        let chats: Vec<i64> = match person {
+            Person::Phone(phone) => on!(self, |c| sqlx::query_scalar::<_, i64>(BY_PHONE)
+                .bind(phone)
+                .fetch_all(c)
+                .await?),
+            Person::Client(client) => on!(self, |c| sqlx::query_scalar::<_, i64>(BY_KEY)
+                .bind(client.channel.as_str())
+                .bind(&client.id)
+                .fetch_all(c)
+                .await?),
+        };
+        const MESSAGES: &str = "UPDATE import_messages SET text = '', phone = NULL, \
+             msg_key = 'erased-' || CAST(id AS TEXT) WHERE chat_id = $1";
+        const CHAT: &str = "UPDATE import_chats SET name = NULL, phone = NULL, \
+             chat_key = $2 WHERE id = $1";
+        // A label made from a file name may spell the person (WhatsApp names the file after
+        // the chat): it goes too.
+        let label = self.pick(
+            "UPDATE import_chats SET label = 'erased-' || CAST(id AS TEXT) WHERE id = $1 \
+             AND (instr(label, chat_key) > 0 OR (name IS NOT NULL AND instr(label, name) > 0))",
+            "UPDATE import_chats SET label = 'erased-' || CAST(id AS TEXT) WHERE id = $1 \
+             AND (strpos(label, chat_key) > 0 OR (name IS NOT NULL AND strpos(label, name) > 0))",
+        );
+        for id in &chats {
+            self.run_for(label, *id).await?;
+            self.run_for(MESSAGES, *id).await?;
+            let anonymous = format!("erased-{id}-{}", now.timestamp());
+            on!(self, |c| sqlx::query(CHAT)
+                .bind(*id)
+                .bind(&anonymous)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        Ok(chats.len() as u64)
+    }
+
     async fn run_for(&mut self, sql: &'static str, client_id: i64) -> Result<u64, StoreError> {
         Ok(on!(self, |c| sqlx::query(sql)
             .bind(client_id)

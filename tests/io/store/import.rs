@@ -192,7 +192,46 @@ async fn an_instagram_folder_then_its_zip_adds_the_thread_once(db: &TestDb) {
     assert_eq!(k["qualified"], 0, "no phone was written");
 }
 
+async fn an_erase_by_phone_reaches_imported_chats_and_keeps_the_baseline(db: &TestDb) {
+    let (code, _, err) = import(
+        db,
+        &[
+            "fixtures/import/telegram-full.json",
+            "fixtures/import/WhatsApp Chat with +7 913 000-11-22.txt",
+            "--business",
+            "Студия Роза",
+            "--business",
+            "user5100000001",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let before = report_json(db, &["--with-personal-data"]).await;
+    for phone in ["+7 913 555-01-42", "89130001122"] {
+        let (code, out, err) =
+            run_bot!(&["client", "erase", phone, "--yes", "--db", &db.url], &[]).await;
+        assert_eq!(code, 0, "{phone}: {err}");
+        assert!(out.contains("1 imported chat(s)"), "{phone}: {out}");
+    }
+    let after = report_json(db, &["--with-personal-data"]).await;
+    assert_eq!(
+        before["kpis"]["all"]["requests"], after["kpis"]["all"]["requests"],
+        "times and sides stay for the baseline"
+    );
+    let dump = after.to_string();
+    for gone in ["Мария Ким", "+7 913 000-11-22", "000-11-22"] {
+        assert!(!dump.contains(gone), "{gone} left in {dump}");
+    }
+    let (code, _, _) = run_bot!(
+        &["client", "erase", "+79990000000", "--yes", "--db", &db.url],
+        &[]
+    )
+    .await;
+    assert_eq!(code, 2, "nobody has that phone");
+}
+
 both!(
+    an_erase_by_phone_reaches_imported_chats_and_keeps_the_baseline,
     an_instagram_folder_then_its_zip_adds_the_thread_once,
     imported_once_reported_and_imported_again_adds_nothing,
     whatsapp_exports_find_the_business_in_every_chat_and_csv_keeps_its_sides,
