@@ -427,16 +427,18 @@ pub fn messages_of<'a>(
     parsed: &'a Parsed,
     side: &'a BusinessSide,
 ) -> impl Iterator<Item = (usize, ImportMessage)> + 'a {
-    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    // Repeats of the same content (by digest, so a million messages cost little memory).
+    let mut seen: std::collections::HashMap<[u8; 16], u32> = std::collections::HashMap::new();
     parsed.messages.iter().map(move |m| {
         let chat = &parsed.chats[m.chat as usize];
         let key = match m.id {
             Some(id) => format!("tg:{}:{id}", chat.chat_key),
             None => {
-                let base = content_key(chat, parsed.sender_of(m), m);
-                let n = seen.entry(base.clone()).or_insert(0);
+                let digest = content_digest(chat, parsed.sender_of(m), m);
+                let n = seen.entry(digest).or_insert(0);
                 *n += 1;
-                format!("{base}:{n}")
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{}:{hex}:{n}", chat.format)
             }
         };
         (
@@ -453,9 +455,9 @@ pub fn messages_of<'a>(
     })
 }
 
-/// A key from what a message is: its chat, instant, sender and text (the n-th repetition of
-/// the same is told apart by the caller).
-fn content_key(chat: &ImportChat, sender: &Sender, m: &RawMessage) -> String {
+/// What a message is — its chat, instant, sender and text — as 128 bits (the n-th
+/// repetition of the same is told apart by the caller).
+fn content_digest(chat: &ImportChat, sender: &Sender, m: &RawMessage) -> [u8; 16] {
     let mut h = Sha256::new();
     for part in [
         chat.channel.as_str(),
@@ -468,8 +470,9 @@ fn content_key(chat: &ImportChat, sender: &Sender, m: &RawMessage) -> String {
         h.update([0]);
     }
     let digest = h.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:{hex}", chat.format)
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 #[cfg(test)]

@@ -163,15 +163,22 @@ pub fn parse(
     title: &str,
     tz: chrono_tz::Tz,
 ) -> Result<Parsed, ImportError> {
-    // (line number, the line without invisible marks, whether its body began with U+200E —
-    // how iOS marks a notice it writes under someone's name).
-    let lines: Vec<(usize, String, bool)> = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, clean(l), l.contains(": \u{200e}")))
-        .collect();
-    let headers: Vec<Option<Header>> = lines.iter().map(|(_, l, _)| header(l)).collect();
-    if !headers.iter().any(Option::is_some) {
+    // Two passes over the text, so no copy of it is held: the first decides the day/month
+    // order (a field over 12 anywhere settles it), the second reads the messages.
+    // Each line: its number, itself without invisible marks, and whether its body began with
+    // U+200E (how iOS marks a notice it writes under someone's name).
+    let lines = || {
+        text.split('\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, clean(l), l.contains(": \u{200e}")))
+    };
+    let mut order = DayOrder::default();
+    for (_, line, _) in lines() {
+        if let Some(h) = header(&line) {
+            order.see(&h);
+        }
+    }
+    if !order.any {
         return Err(ImportError::Malformed {
             file: path.to_path_buf(),
             line: 1,
@@ -181,7 +188,7 @@ pub fn parse(
                 .into(),
         });
     }
-    let day_first = day_first(headers.iter().flatten());
+    let day_first = order.day_first();
     let mut parsed = Parsed::default();
     parsed.chats.push(ImportChat {
         format: "whatsapp",
@@ -219,17 +226,17 @@ pub fn parse(
             id: None,
         });
     };
-    for ((number, line, marked), h) in lines.iter().zip(headers) {
-        let Some(h) = h else {
+    for (number, line, marked) in lines() {
+        let Some(h) = header(&line) else {
             match &mut current {
                 Some((_, _, _, body, _)) => {
                     body.push('\n');
-                    body.push_str(line);
+                    body.push_str(&line);
                 }
                 None if line.trim().is_empty() => {}
                 None => parsed.skipped.push(Skipped {
                     file: path.to_path_buf(),
-                    line: *number,
+                    line: number,
                     why: "text before the first message".into(),
                 }),
             }
@@ -239,7 +246,7 @@ pub fn parse(
         let Some(at) = instant(&h, day_first, tz) else {
             parsed.skipped.push(Skipped {
                 file: path.to_path_buf(),
-                line: *number,
+                line: number,
                 why: "an impossible date or time".into(),
             });
             continue;
@@ -247,15 +254,15 @@ pub fn parse(
         match h.rest.split_once(": ") {
             Some((name, body)) if !name.is_empty() && name.chars().count() <= 60 => {
                 current = Some((
-                    *number,
+                    number,
                     Some(name.trim().to_string()),
                     at,
                     body.to_string(),
-                    *marked,
+                    marked,
                 ));
             }
             _ => {
-                current = Some((*number, None, at, h.rest.clone(), false));
+                current = Some((number, None, at, h.rest.clone(), false));
             }
         }
     }
@@ -263,21 +270,34 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// Day before month, decided over all the file's headers.
-fn day_first<'a>(headers: impl Iterator<Item = &'a Header>) -> bool {
-    let mut dot = false;
-    let mut long_year = false;
-    for h in headers {
-        if h.a > 12 {
-            return true;
+/// What the headers say about the day/month order, seen one by one.
+#[derive(Default)]
+struct DayOrder {
+    any: bool,
+    /// A first field over 12 (day first) or a second one (month first), whichever came first.
+    settled: Option<bool>,
+    dot: bool,
+    long_year: bool,
+}
+
+impl DayOrder {
+    fn see(&mut self, h: &Header) {
+        self.any = true;
+        if self.settled.is_none() {
+            if h.a > 12 {
+                self.settled = Some(true);
+            } else if h.b > 12 {
+                self.settled = Some(false);
+            }
         }
-        if h.b > 12 {
-            return false;
-        }
-        dot |= h.dot;
-        long_year |= h.long_year;
+        self.dot |= h.dot;
+        self.long_year |= h.long_year;
     }
-    dot || long_year
+
+    /// Day before month: settled by a field over 12, else `.` or a four-digit year (en-GB).
+    fn day_first(&self) -> bool {
+        self.settled.unwrap_or(self.dot || self.long_year)
+    }
 }
 
 fn instant(h: &Header, day_first: bool, tz: chrono_tz::Tz) -> Option<chrono::DateTime<Utc>> {
