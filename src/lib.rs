@@ -14,6 +14,7 @@ pub mod engine;
 pub mod import;
 pub mod kpi;
 pub mod nlu;
+pub mod pilot;
 pub mod server;
 pub mod spec;
 pub mod store;
