@@ -168,7 +168,7 @@ async fn release(args: ReleaseArgs) -> anyhow::Result<()> {
     let Some(client) = ClientRef::parse(&args.conversation) else {
         bail!(
             "{:?}: expected CHANNEL:ID as `bot handoff list` shows it, e.g. telegram:901 \
-             (channels: telegram, whatsapp, instagram, web)",
+             (channels: telegram, max, vk, web, whatsapp, instagram)",
             args.conversation
         );
     };
