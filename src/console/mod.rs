@@ -338,6 +338,19 @@ async fn inbox(
     .into_response())
 }
 
+/// A POST about one conversation: the signed-in operator (with the form's CSRF token checked)
+/// and the client of the path.
+async fn posted(
+    app: &App,
+    headers: &HeaderMap,
+    csrf: &str,
+    raw: &str,
+) -> Result<(Signed, ClientRef), Stop> {
+    let signed = signed_in(app, headers).await?;
+    signed.check(csrf)?;
+    Ok((signed, client_of(raw)?))
+}
+
 /// The client of a `/console/c/{client}` path.
 fn client_of(raw: &str) -> Result<ClientRef, Stop> {
     ClientRef::parse(raw).ok_or(Stop::NotFound("Нет такого диалога."))
@@ -410,9 +423,7 @@ async fn reply(
     Path(raw): Path<String>,
     Form(form): Form<ReplyForm>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let text = form.text.trim();
     if text.is_empty() {
         return Ok(back(&client, "empty"));
@@ -439,9 +450,7 @@ async fn release(
     Path(raw): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let now = app.clock.now();
     let inbound = Inbound {
         client: client.clone(),
@@ -475,9 +484,7 @@ async fn note(
     Path(raw): Path<String>,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (_signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let note: String = form.note.chars().take(2000).collect();
     if !app.store.set_note(&client, &note).await? {
         return Err(Stop::NotFound("Нет такого диалога."));
@@ -518,9 +525,7 @@ async fn book(
     Path(raw): Path<String>,
     Form(form): Form<BookForm>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let Some(start) = form.start(app.engine.profile().business.timezone) else {
         return Ok(back(&client, "bad_time"));
     };
@@ -540,9 +545,7 @@ async fn move_booking(
     Path(raw): Path<String>,
     Form(form): Form<BookForm>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let Some(start) = form.start(app.engine.profile().business.timezone) else {
         return Ok(back(&client, "bad_time"));
     };
@@ -559,9 +562,7 @@ async fn cancel(
     Path(raw): Path<String>,
     Form(form): Form<BookForm>,
 ) -> Result<Response, Stop> {
-    let signed = signed_in(&app, &headers).await?;
-    signed.check(&form.csrf)?;
-    let client = client_of(&raw)?;
+    let (signed, client) = posted(&app, &headers, &form.csrf, &raw).await?;
     let action = BookingAction::Cancel {
         id: BookingId(form.booking.trim().to_string()),
     };
