@@ -501,6 +501,8 @@ pub enum HandoffReason {
     /// A health or safety question about a procedure (allergy, a reaction, contraindications)
     /// at any business.
     Safety,
+    /// A pilot (`bot pilot`) gave the client to the managers' arm: the bot never answers them.
+    Pilot,
 }
 
 impl HandoffReason {
@@ -511,6 +513,7 @@ impl HandoffReason {
             HandoffReason::Misunderstanding => "misunderstanding",
             HandoffReason::Medical => "medical",
             HandoffReason::Safety => "safety",
+            HandoffReason::Pilot => "pilot",
         }
     }
 }

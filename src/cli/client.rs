@@ -151,8 +151,13 @@ async fn erase(args: EraseArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("nobody is stored as {:?}", args.person))?;
     println!(
-        "erased: {} client record(s), {} message texts, {} leads, {} pending jobs dropped, {} imported chat(s)",
-        erased.clients, erased.messages, erased.leads, erased.jobs_dropped, erased.imported_chats
+        "erased: {} client record(s), {} message texts, {} leads, {} pending jobs dropped, {} imported chat(s), {} pilot assignment(s)",
+        erased.clients,
+        erased.messages,
+        erased.leads,
+        erased.jobs_dropped,
+        erased.imported_chats,
+        erased.pilot_assignments
     );
     for crm in &erased.crm_leads {
         println!("erase in Bitrix24 too: lead {crm}");

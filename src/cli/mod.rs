@@ -11,6 +11,7 @@ mod import;
 mod messengers;
 mod operator;
 mod outbox;
+mod pilot;
 mod report;
 mod serve;
 mod telegram;
@@ -35,8 +36,9 @@ pub enum Command {
     /// Run checks of the bot.
     #[command(subcommand)]
     Test(TestCommand),
-    /// Start or evaluate a pilot on a share of new clients (e.g. `--share 10`).
-    Pilot,
+    /// Pilot the bot on a share of new clients (`bot pilot --share 10`), the managers serving
+    /// the rest; `status` gives the per-arm KPIs and the verdict.
+    Pilot(pilot::Args),
     /// Import exported chats (Telegram Desktop JSON, WhatsApp text, CSV) as the KPIs' baseline.
     Import(import::Args),
     /// KPIs of a period: response times, qualified %, booking conversion, no-shows — live and
@@ -92,11 +94,6 @@ pub(crate) enum TableFormat {
     Json,
 }
 
-fn not_yet(what: &str) -> ExitCode {
-    eprintln!("bot {what}: not yet available in this version");
-    ExitCode::from(2)
-}
-
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -113,7 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Max(cmd) => messengers::run_max(cmd),
         Command::Vk(cmd) => messengers::run_vk(cmd),
         Command::Test(TestCommand::Dialogs(args)) => test::run(args),
-        Command::Pilot => not_yet("pilot"),
+        Command::Pilot(args) => pilot::run(args),
         Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
         Command::Crm(cmd) => crm::run(cmd),

@@ -102,11 +102,12 @@ pub fn run(args: Args) -> ExitCode {
         let loaded = async {
             let chats = store.chat_logs(window_from, window_to).await?;
             let bookings = store.booking_facts().await?;
-            anyhow::Ok((chats, bookings))
+            let pilot = super::pilot::pilot_out(&store, &profile, now).await?;
+            anyhow::Ok((chats, bookings, pilot))
         }
         .await;
         store.close().await;
-        let (chats, bookings) = loaded.context("reading the store")?;
+        let (chats, bookings, pilot) = loaded.context("reading the store")?;
         let chats: Vec<ChatLog> = chats
             .into_iter()
             .filter(|c| match args.source.as_str() {
@@ -119,7 +120,10 @@ pub fn run(args: Args) -> ExitCode {
         let nlu = crate::nlu::Nlu::new(&profile);
         let reports: Vec<Report> = periods
             .iter()
-            .map(|p| kpi::report(&chats, &bookings, &nlu, p, now))
+            .map(|p| Report {
+                pilot: pilot.clone(),
+                ..kpi::report(&chats, &bookings, &nlu, p, now)
+            })
             .collect();
         // What is shown or written: names, phones and ids masked unless asked for.
         let mut shown: Vec<Report> = reports.clone();

@@ -141,6 +141,7 @@ fn reason_ru(w: &WaitingHandoff) -> &'static str {
         Some("complaint") => "жалоба",
         Some("misunderstanding") => "бот не понял",
         Some("medical") => "медицинский вопрос",
+        Some("pilot") => "пилот: отвечают менеджеры",
         Some(_) => "просит человека",
         None => "передан менеджеру",
     }

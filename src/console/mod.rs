@@ -388,6 +388,9 @@ fn flash_text(code: &str) -> &'static str {
     match code {
         "sent" => "Ответ отправлен клиенту.",
         "released" => "Диалог возвращён боту.",
+        "pilot_kept" => {
+            "Этот клиент в группе менеджеров пилота: бот не отвечает ему, пока идёт пилот."
+        }
         "note" => "Заметка сохранена.",
         "booked" => "Клиент записан; ему отправлено подтверждение.",
         "moved" => "Запись перенесена; клиенту отправлено сообщение.",
@@ -462,10 +465,17 @@ async fn release(
         auth::random_hex(8),
         now.timestamp_micros()
     );
-    app.store
+    let handled = app
+        .store
         .process_inbound(&app.engine, &id, &inbound, now)
         .await?;
     app.wake.notify_one();
+    // A pilot's managers-arm client stays with the managers while the pilot runs.
+    if let crate::store::Handled::Processed(p) = &handled
+        && p.turn.conversation.owner == crate::engine::Owner::Human
+    {
+        return Ok(back(&client, "pilot_kept"));
+    }
     tracing::info!(operator = %signed.operator, channel = %client.channel, "console: released to the bot");
     Ok(back(&client, "released"))
 }

@@ -65,6 +65,10 @@ pub struct ChatLog {
     /// When the conversation was handed to a human (live).
     pub handoffs: Vec<DateTime<Utc>>,
     pub live: bool,
+    /// The live client's id in the store.
+    pub client_id: Option<i64>,
+    /// The arm of the client's latest pilot assignment (live).
+    pub arm: Option<crate::pilot::Arm>,
 }
 
 /// One request, as `bot report --format json` lists it.
@@ -445,6 +449,12 @@ pub struct Breakdown {
 pub struct Report {
     pub period: PeriodOut,
     pub kpis: Breakdown,
+    /// The KPIs of the live clients of each pilot arm (when a pilot assigned any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_arm: Option<BTreeMap<String, Kpis>>,
+    /// The latest pilot's comparison over its own window (filled by `bot report`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pilot: Option<crate::pilot::analysis::PilotOut>,
     pub requests: Vec<Request>,
 }
 
@@ -530,6 +540,26 @@ pub fn report(
             ),
         );
     }
+    let by_arm = chats.iter().any(|c| c.arm.is_some()).then(|| {
+        use crate::pilot::Arm;
+        [(Arm::Bot, "bot"), (Arm::Managers, "managers")]
+            .into_iter()
+            .map(|(arm, name)| {
+                let clients: BTreeSet<String> = chats
+                    .iter()
+                    .filter(|c| c.arm == Some(arm))
+                    .map(|c| c.chat.clone())
+                    .collect();
+                let k = figure(
+                    &|c| c.arm == Some(arm),
+                    Some(live_bookings(&|b| {
+                        clients.contains(&format!("{}:{}", b.channel, b.client))
+                    })),
+                );
+                (name.to_string(), k)
+            })
+            .collect()
+    });
     let mut requests: Vec<Request> = per_chat
         .into_iter()
         .flatten()
@@ -549,6 +579,8 @@ pub fn report(
             by_channel,
             by_source,
         },
+        by_arm,
+        pilot: None,
         requests,
     }
 }

@@ -6,6 +6,8 @@
 //! GrowthBook v2: `h = fnv1a32(str(fnv1a32(seed + key))) mod 10000 / 10000`, with FNV-1a 32
 //! over UTF-16 code units as GrowthBook's SDKs do, so a non-ASCII id hashes the same as there.
 
+pub mod analysis;
+pub mod stats;
 use crate::domain::ClientRef;
 
 /// Which side serves a client in a pilot.

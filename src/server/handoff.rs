@@ -28,10 +28,14 @@ pub fn notice(card: &ClientCard, reason: &str) -> String {
             let _ = writeln!(text, "— {who}: {line}");
         }
     }
-    let _ = writeln!(
-        text,
-        "Ответьте на это сообщение — ответ уйдёт клиенту. /release в ответе вернёт диалог боту."
-    );
+    if reason == "pilot" {
+        let _ = writeln!(text, "Ответьте на это сообщение — ответ уйдёт клиенту.");
+    } else {
+        let _ = writeln!(
+            text,
+            "Ответьте на это сообщение — ответ уйдёт клиенту. /release в ответе вернёт диалог боту."
+        );
+    }
     let _ = write!(text, "{TAG}{}", card.client);
     text
 }
@@ -41,6 +45,7 @@ fn reason_ru(reason: &str) -> &'static str {
         "complaint" => "жалоба",
         "misunderstanding" => "бот не понял клиента",
         "medical" => "медицинский вопрос",
+        "pilot" => "пилот: этому клиенту отвечают менеджеры, бот молчит",
         _ => "клиент просит человека",
     }
 }

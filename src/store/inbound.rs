@@ -12,6 +12,7 @@ use super::{Store, StoreError};
 use crate::domain::{Event, Inbound};
 use crate::engine::{Engine, Turn};
 use crate::nlu::Understanding;
+use crate::pilot::Arm;
 use chrono::{DateTime, Utc};
 
 /// The result of a processed inbound event.
@@ -130,6 +131,20 @@ impl Store {
             ),
             None => None,
         };
+        // A pilot's managers-arm client: stored and read (for the KPIs), never answered.
+        let in_pilot = message.is_some() || matches!(inbound.event, Event::Released);
+        if in_pilot && tx.pilot_arm(client_id, &inbound.client, now).await? == Some(Arm::Managers) {
+            let turn = tx
+                .managers_turn(engine, client_id, &conv, understood, now)
+                .await?;
+            self.commit(tx).await?;
+            return Ok(Some(Handled::Processed(Box::new(Processed {
+                turn,
+                message,
+                replies: Vec::new(),
+                attempts: 1,
+            }))));
+        }
         let Some(applied) = apply_turn(
             &mut tx,
             engine,

@@ -5,6 +5,7 @@
 use super::tx::{Tx, on};
 use super::{Store, StoreError};
 use crate::kpi::{BookingFact, ChatLog, LogMessage, Side};
+use crate::pilot::Arm;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -24,6 +25,9 @@ impl Store {
              WHERE created_at >= $1 AND created_at < $2";
         const HANDOFFS: &str = "SELECT client_id, created_at FROM jobs \
              WHERE kind = 'handoff' AND created_at >= $1 AND created_at < $2";
+        // The latest assignment of each client wins (a client may be in several pilots).
+        const ARMS: &str = "SELECT client_id, arm FROM pilot_assignments \
+             WHERE client_id IS NOT NULL ORDER BY id";
         // Imports are the bulk (a million messages): one row per chat, its messages packed as
         // `id US ms US side US phone US text` records joined by RS, so the database does the
         // gathering instead of a million row hand-overs.
@@ -54,7 +58,7 @@ impl Store {
         type ImportRow = (i64, String, String, String, bool, String);
         let mut tx = self.read().await?;
         let imported_sql = tx.pick(IMPORTED_SQLITE, IMPORTED_POSTGRES);
-        let (live, booked, handoffs, imported) = on!(&mut tx, |c| {
+        let (live, booked, handoffs, arms, imported) = on!(&mut tx, |c| {
             let live = sqlx::query_as::<_, LiveRow>(LIVE)
                 .bind(from)
                 .bind(to)
@@ -70,12 +74,15 @@ impl Store {
                 .bind(to)
                 .fetch_all(&mut *c)
                 .await?;
+            let arms = sqlx::query_as::<_, (i64, String)>(ARMS)
+                .fetch_all(&mut *c)
+                .await?;
             let imported = sqlx::query_as::<_, ImportRow>(imported_sql)
                 .bind(from)
                 .bind(to)
                 .fetch_all(c)
                 .await?;
-            (live, booked, handoffs, imported)
+            (live, booked, handoffs, arms, imported)
         });
         tx.commit().await?;
 
@@ -87,6 +94,7 @@ impl Store {
                 channel: channel.clone(),
                 chat: format!("{channel}:{external}"),
                 live: true,
+                client_id: Some(client),
                 ..ChatLog::default()
             });
             let side = if direction == "in" {
@@ -112,6 +120,15 @@ impl Store {
         for (client, at) in handoffs {
             if let Some(chat) = client.and_then(|c| chats.get_mut(&(true, c))) {
                 chat.handoffs.push(at);
+            }
+        }
+        for (client, arm) in arms {
+            if let Some(chat) = chats.get_mut(&(true, client)) {
+                chat.arm = match arm.as_str() {
+                    "bot" => Some(Arm::Bot),
+                    "managers" => Some(Arm::Managers),
+                    _ => None,
+                };
             }
         }
         for (id, label, channel, name, phone_known, packed) in imported {

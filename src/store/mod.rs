@@ -35,6 +35,7 @@ mod jobs;
 mod kpi;
 mod model;
 pub mod operators;
+pub mod pilot;
 mod postgres;
 pub mod privacy;
 mod reads;

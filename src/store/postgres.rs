@@ -68,4 +68,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "imports",
         include_str!("../../migrations/postgres/0009_imports.sql"),
     ),
+    (
+        10,
+        "pilot",
+        include_str!("../../migrations/postgres/0010_pilot.sql"),
+    ),
 ];

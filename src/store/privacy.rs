@@ -148,6 +148,25 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("import_messages", "at", Plain),
         ("import_messages", "text", Erased),
         ("import_messages", "phone", Erased),
+        ("pilots", "id", Plain),
+        ("pilots", "seed", Plain),
+        ("pilots", "share", Plain),
+        ("pilots", "existing", Plain),
+        ("pilots", "started_at", Plain),
+        ("pilots", "ends_at", Plain),
+        ("pilots", "changed_at", Plain),
+        ("pilots", "stopped_at", Plain),
+        // A pilot's assignments keep their arm, hash, share and time (the pilot's counts);
+        // the key (a phone or a channel's id) is replaced and the link to the client dropped.
+        ("pilot_assignments", "id", Plain),
+        ("pilot_assignments", "pilot_id", Plain),
+        ("pilot_assignments", "client_key", Replaced),
+        ("pilot_assignments", "client_id", Erased),
+        ("pilot_assignments", "arm", Plain),
+        ("pilot_assignments", "h", Plain),
+        ("pilot_assignments", "share", Plain),
+        ("pilot_assignments", "assigned_at", Plain),
+        ("pilot_assignments", "linked_to", Replaced),
         ("heartbeat", "id", Plain),
         ("heartbeat", "beat_at", Plain),
     ]
@@ -197,6 +216,8 @@ pub struct Erased {
     /// Imported chats (`bot import`) of the person: the chat with their phone or channel id, or
     /// a contact card with their phone.
     pub imported_chats: u64,
+    /// Pilot assignments (`bot pilot`) of the person: their key replaced, the arm kept.
+    pub pilot_assignments: u64,
 }
 
 impl Store {
@@ -232,6 +253,7 @@ impl Store {
             erased.messages += done.messages;
             erased.leads += done.leads;
             erased.jobs_dropped += done.jobs_dropped;
+            erased.pilot_assignments += done.pilot_assignments;
             erased.crm_leads.extend(done.crm_leads);
         }
         self.commit(tx).await?;

@@ -85,4 +85,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "imports",
         include_str!("../../migrations/sqlite/0009_imports.sql"),
     ),
+    (
+        10,
+        "pilot",
+        include_str!("../../migrations/sqlite/0010_pilot.sql"),
+    ),
 ];

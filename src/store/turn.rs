@@ -146,7 +146,12 @@ pub(super) async fn carry_out(
             let id = tx.insert_lead(client_id, &lead, now).await?;
             outbox(tx, client_id, None, &JobPayload::CrmLead { lead: id }, now).await?;
         }
-        Step::Contact(contact) => tx.update_contact(client_id, &contact).await?,
+        Step::Contact(contact) => {
+            tx.update_contact(client_id, &contact).await?;
+            if let Some(phone) = &contact.phone {
+                tx.link_pilot_phone(client_id, phone).await?;
+            }
+        }
         Step::Handoff(reason) => {
             outbox(tx, client_id, None, &JobPayload::Handoff { reason }, now).await?;
         }

@@ -35,7 +35,8 @@ impl<'a> Ctx<'a> {
             HandoffReason::Medical => K::HandoffMedical,
             HandoffReason::Safety => K::HandoffSafety,
             HandoffReason::Misunderstanding => K::HandoffFrustrated,
-            HandoffReason::Requested => K::Handoff,
+            // Never the engine's decision (the store hands a pilot's client over silently).
+            HandoffReason::Requested | HandoffReason::Pilot => K::Handoff,
         };
         if self.managers {
             self.say(key, Values::new());

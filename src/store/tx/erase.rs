@@ -58,6 +58,12 @@ impl Tx {
         .await?;
         self.run_for("DELETE FROM conversations WHERE client_id = $1", client_id)
             .await?;
+        // A pilot's assignment keeps its arm, hash, share and time for the pilot's counts; its
+        // key spells a phone or a channel's id. A key linked to this client's goes the same way.
+        const PILOT: &str = "UPDATE pilot_assignments SET client_key = 'erased-' || CAST(id AS TEXT), \
+             linked_to = CASE WHEN linked_to IS NULL THEN NULL ELSE 'erased' END, client_id = NULL \
+             WHERE client_id = $1";
+        erased.pilot_assignments = self.run_for(PILOT, client_id).await?;
         // Dedup ids that spell the person's id: the web chat's and MAX's.
         let prefixes = match client.channel {
             crate::domain::ChannelKind::Web => {

@@ -11,6 +11,7 @@ mod handoff;
 mod health;
 mod hygiene;
 mod max;
+mod pilot;
 mod polling;
 mod privacy;
 mod telegram;

@@ -2,6 +2,8 @@
 //! no name, phone or message text of the person anywhere in the database (both backends).
 
 use bot::domain::{ChannelKind, ClientRef, Event};
+use bot::pilot::Arm;
+use bot::store::pilot::PilotPlan;
 use bot::store::privacy::{COLUMNS, Person};
 use std::collections::BTreeSet;
 use testkit::db::*;
@@ -87,6 +89,18 @@ async fn every_column_is_classified_for_the_erase(db: &TestDb) {
 async fn an_erase_leaves_no_name_phone_or_text_of_the_person(db: &TestDb) {
     let engine = engine();
     let (anna, other) = (client(1), client(2));
+    // A pilot running: both become assignments keyed by their channel ids.
+    let plan = PilotPlan {
+        share: 100.0,
+        seed: Some("privacy".into()),
+        start: now() - chrono::Duration::hours(1),
+        ends_at: now() + chrono::Duration::days(14),
+        existing: Arm::Bot,
+    };
+    db.store
+        .start_pilot(&plan, now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
     book(db, &engine, &anna, &olga(nov(23, 15, 0)), now()).await;
     let text = Event::Text {
         text: "мой телефон +7 913 123-45-67, спросите Анну".into(),
@@ -94,7 +108,12 @@ async fn an_erase_leaves_no_name_phone_or_text_of_the_person(db: &TestDb) {
     send(db, &engine, &anna, "t-1", text, now()).await;
     book(db, &engine, &other, &olga(nov(24, 15, 0)), now()).await;
     let before = db.store.counts().await.unwrap();
-    assert!(dump(&db.url).await.contains("9131234567"));
+    let before_dump = dump(&db.url).await;
+    assert!(before_dump.contains("9131234567"));
+    assert!(
+        before_dump.contains(&format!("{}:{}|", anna.channel, anna.id)),
+        "the pilot assignment keys the client: {before_dump}"
+    );
 
     // One channel's client only: the other client keeps their data.
     let erased = db
@@ -141,7 +160,17 @@ async fn an_erase_leaves_no_name_phone_or_text_of_the_person(db: &TestDb) {
         .collect();
     for id in [anna.id.as_str(), other.id.as_str()] {
         assert!(!rows.contains(&format!("|{id}|")), "{id} left:\n{after}");
+        assert!(!rows.contains(&format!(":{id}|")), "{id} left:\n{after}");
     }
+    // The pilot keeps its counts: both assignments stay, anonymous.
+    let pilot = db.store.pilot().await.unwrap().expect("the pilot");
+    let kept = db.store.pilot_assignments(pilot.id).await.unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|a| a.client_key.starts_with("erased-") && a.client_id.is_none()),
+        "{kept:?}"
+    );
     let counts = db.store.counts().await.unwrap();
     assert_eq!(
         (counts.bookings, counts.messages, counts.leads),
