@@ -325,3 +325,101 @@ fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kpi::{LogMessage, Side};
+    use chrono::TimeZone;
+
+    fn at(min: i64) -> DateTime<Utc> {
+        // Friday 20 Nov 2026, 10:00 in Novosibirsk (business hours).
+        Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    fn assignment(key: &str, id: i64, arm: Arm, share: f64, linked: Option<&str>) -> Assignment {
+        Assignment {
+            client_key: key.into(),
+            client_id: Some(id),
+            arm,
+            h: 0.5,
+            share,
+            assigned_at: at(id),
+            linked_to: linked.map(String::from),
+        }
+    }
+
+    fn chat(id: i64, answered_after_s: Option<i64>, booked: bool) -> ChatLog {
+        let mut messages = vec![LogMessage {
+            at: at(id),
+            side: Side::Client,
+            text: "здравствуйте".into(),
+            phone: None,
+        }];
+        if let Some(s) = answered_after_s {
+            messages.push(LogMessage {
+                at: at(id) + chrono::Duration::seconds(s),
+                side: Side::Business,
+                text: "Здравствуйте!".into(),
+                phone: None,
+            });
+        }
+        ChatLog {
+            source: "live".into(),
+            channel: "web".into(),
+            chat: format!("web:c{id}"),
+            messages,
+            bookings_made: if booked {
+                vec![at(id) + chrono::Duration::seconds(1)]
+            } else {
+                vec![]
+            },
+            live: true,
+            client_id: Some(id),
+            ..ChatLog::default()
+        }
+    }
+
+    #[test]
+    fn clients_expected_counts_exposures_and_times_come_from_the_assignments() {
+        let profile = crate::config::demo_salon();
+        let nlu = Nlu::new(&profile);
+        let pilot = Pilot {
+            id: 1,
+            seed: "t".into(),
+            share: 50.0,
+            existing: Arm::Bot,
+            started_at: at(0),
+            ends_at: at(60 * 24 * 14),
+            changed_at: at(5),
+            stopped_at: None,
+        };
+        let assignments = vec![
+            assignment("web:c1", 1, Arm::Bot, 10.0, None),
+            assignment("web:c2", 2, Arm::Managers, 10.0, None),
+            assignment("web:c3", 3, Arm::Managers, 50.0, None),
+            // The same person as web:c1 under another key, in the other arm.
+            assignment("web:c4", 4, Arm::Managers, 50.0, Some("web:c1")),
+        ];
+        let chats = vec![
+            chat(1, Some(1), true),
+            chat(2, Some(600), false),
+            chat(3, None, false),
+            chat(4, Some(30), false),
+        ];
+        let out = analyze(&pilot, &assignments, &chats, &profile, &nlu, at(60));
+        assert_eq!((out.clients.bot, out.clients.managers), (1, 2));
+        // 0.1 + 0.1 + 0.5 of the three unique clients were expected in the bot's arm.
+        assert!((out.expected.bot - 0.7).abs() < 1e-9, "{:?}", out.expected);
+        assert!((out.expected.managers - 2.3).abs() < 1e-9);
+        assert_eq!(out.multiple_exposures, 1);
+        let conv = &out.comparisons["booking_conversion_pct"];
+        assert_eq!((conv.bot_pct, conv.managers_pct), (Some(100.0), Some(0.0)));
+        assert!(conv.small_cells);
+        assert_eq!(out.first_response.bot.median_s, Some(1.0));
+        assert_eq!(out.first_response.managers.n, 1, "c3 is unanswered");
+        assert_eq!(out.first_response.managers.median_s, Some(600.0));
+        assert_eq!(out.verdict, "unclear");
+        assert_eq!(out.days_left, 14);
+    }
+}

@@ -6,7 +6,7 @@
 use super::turn::carry_out;
 use super::tx::{Tx, on};
 use super::{Store, StoreError};
-use crate::domain::{ClientRef, Effect, HandoffReason};
+use crate::domain::{ClientRef, Contact, Effect, HandoffReason};
 use crate::engine::plan::Step;
 use crate::engine::{Conversation, Engine, Owner, Stage, Turn};
 use crate::nlu::Understanding;
@@ -416,6 +416,21 @@ impl Tx {
     ) -> Result<Turn, StoreError> {
         let mut conversation = conv.clone();
         conversation.turns += 1;
+        // Reading is not acting: a phone, name or e-mail the client wrote is kept for the
+        // managers' card, and a phone may show an earlier key of the same person.
+        if let Some(u) = understood
+            && (u.phone.is_some() || u.name.is_some() || u.email.is_some())
+        {
+            let contact = Contact {
+                name: u.name.clone(),
+                phone: u.phone.clone(),
+                email: u.email.clone(),
+            };
+            self.update_contact(client_id, &contact).await?;
+            if let Some(phone) = &contact.phone {
+                self.link_pilot_phone(client_id, phone).await?;
+            }
+        }
         let mut effects = Vec::new();
         if conversation.owner != Owner::Human {
             conversation.owner = Owner::Human;

@@ -484,3 +484,60 @@ async fn a_cancel_by_the_operator_tells_the_client_and_frees_the_slot_and_the_no
     assert_eq!(missing.status, 404);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pilot_managers_client_waits_in_the_inbox_is_answered_and_stays_with_the_managers() {
+    let app = spawn_app().await;
+    with_operator(&app).await;
+    let store = app.store().await;
+    let plan = bot::store::pilot::PilotPlan {
+        share: 0.0,
+        seed: Some("console".into()),
+        start: app.clock.now() - chrono::Duration::minutes(1),
+        ends_at: app.clock.now() + chrono::Duration::days(14),
+        existing: bot::pilot::Arm::Bot,
+    };
+    store
+        .start_pilot(&plan, app.clock.now())
+        .await
+        .expect("pilot");
+    let first = app
+        .say("web-pilot", "здравствуйте, сколько стоит маникюр?")
+        .await;
+    assert_eq!(first["replies"], serde_json::json!([]), "{first}");
+
+    let mut user = ConsoleUser::signed_in(&app, OPERATOR, PASSWORD).await;
+    let list = user.get("/console/inbox?part=list").await;
+    assert!(
+        list.body.contains("пилот: отвечают менеджеры"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("сколько стоит маникюр"), "{}", list.body);
+    let path = "/console/c/web%3Aweb-pilot";
+    let answer = "Здравствуйте! Маникюр — 1 800 ₽.";
+    let sent = user
+        .post(&format!("{path}/reply"), &[("text", answer)])
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    app.outbox_drained().await;
+    assert!(
+        web_client_sees(&app, "web-pilot").await.contains(answer),
+        "the operator's answer reaches the pilot's client"
+    );
+    let released = user.post(&format!("{path}/release"), &[]).await;
+    assert_eq!(
+        released.location.as_deref(),
+        Some(&*format!("{path}?msg=pilot_kept"))
+    );
+    let conv = store
+        .conversation(&web("web-pilot"))
+        .await
+        .expect("read")
+        .expect("conversation");
+    assert_eq!(conv.owner, Owner::Human, "stays with the managers");
+    let again = app.say("web-pilot", "а педикюр?").await;
+    assert_eq!(again["replies"], serde_json::json!([]), "{again}");
+    store.close().await;
+    app.shutdown().await;
+}

@@ -36,6 +36,7 @@ mod crm;
 mod disk_full;
 mod import;
 mod inbound;
+mod pilot;
 mod privacy;
 mod race;
 mod reminders;
