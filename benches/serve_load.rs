@@ -58,6 +58,7 @@ async fn main() {
         http: Default::default(),
         access: Default::default(),
         retention: None,
+        llm: None,
     };
     let bound = server::bind(config).await.expect("server binds");
     let base = format!("http://{}", bound.local_addr());

@@ -503,6 +503,8 @@ pub enum HandoffReason {
     Safety,
     /// A pilot (`bot pilot`) gave the client to the managers' arm: the bot never answers them.
     Pilot,
+    /// A question neither the FAQ nor the LLM (from the business's knowledge) could answer.
+    Question,
 }
 
 impl HandoffReason {
@@ -514,6 +516,7 @@ impl HandoffReason {
             HandoffReason::Medical => "medical",
             HandoffReason::Safety => "safety",
             HandoffReason::Pilot => "pilot",
+            HandoffReason::Question => "question",
         }
     }
 }

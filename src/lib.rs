@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod import;
 pub mod kpi;
+pub mod llm;
 pub mod nlu;
 pub mod pilot;
 pub mod server;

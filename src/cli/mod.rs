@@ -8,6 +8,7 @@ mod crm;
 mod db;
 mod handoff;
 mod import;
+mod llm;
 mod messengers;
 mod operator;
 mod outbox;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Bitrix24 CRM: push test or pending leads, verify the integration.
     #[command(subcommand)]
     Crm(crm::CrmCommand),
+    /// The LLM beside the rules (`BOT_LLM_*`): check that it answers.
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
     /// Show how the bot understands messages: one JSON object per message.
     Understand(understand::Args),
     /// The database: apply migrations, show status (`--db` / DATABASE_URL).
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
         Command::Crm(cmd) => crm::run(cmd),
+        Command::Llm(cmd) => llm::run(cmd),
     }
 }
 

@@ -373,11 +373,13 @@ fn status_table(o: &PilotOut, tz: Tz, now: DateTime<Utc>) -> String {
     );
     let _ = writeln!(
         s,
-        "clients: bot {}, managers {} (expected {:.1} / {:.1}); SRM p = {}{}",
+        "clients: bot {}, managers {} (expected {:.1} / {:.1}; requests {} / {}); SRM p = {}{}",
         o.clients.bot,
         o.clients.managers,
         o.expected.bot,
         o.expected.managers,
+        o.requests.bot,
+        o.requests.managers,
         o.srm_p.map_or("—".into(), |p| format!("{p:.4}")),
         if o.srm_alarm {
             " — SAMPLE RATIO MISMATCH: the split is broken, do not read the KPIs below until the cause is found"

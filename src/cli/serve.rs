@@ -171,6 +171,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .map(|c| mask_webhook(&c.settings().base));
     let app_token = bitrix24.app_token.is_some();
     let reconcile = bitrix24.reconcile_every;
+    let llm = crate::llm::LlmConfig::from_env()?;
     let config = ServeConfig {
         profile,
         db_url: args.db.url.clone(),
@@ -186,6 +187,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         http: Default::default(),
         access: access.clone(),
         retention: retention_days()?.map(|d| chrono::Duration::days(i64::from(d))),
+        llm: llm.clone(),
     };
     let bound = server::bind(config).await?;
     let addr = bound.local_addr();
@@ -219,6 +221,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ),
         Some(_) => eprintln!(
             "vk: Callback API at POST http://{addr}/webhooks/vk (check it with `bot vk check`)"
+        ),
+    }
+    match &llm {
+        None => eprintln!("llm: off, the rules answer alone (set BOT_LLM_BASE_URL to add a model)"),
+        Some(l) => eprintln!(
+            "llm: {} at {} · {} ms deadline, {} at once · personal data {}",
+            l.model,
+            l.host(),
+            l.timeout.as_millis(),
+            l.max_concurrency,
+            if l.send_personal_data {
+                "sent as written (BOT_LLM_SEND_PERSONAL_DATA=1)"
+            } else {
+                "replaced by placeholders"
+            }
         ),
     }
     match &crm_base {

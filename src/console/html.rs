@@ -142,6 +142,7 @@ fn reason_ru(w: &WaitingHandoff) -> &'static str {
         Some("misunderstanding") => "бот не понял",
         Some("medical") => "медицинский вопрос",
         Some("pilot") => "пилот: отвечают менеджеры",
+        Some("question") => "вопрос, на который у бота нет ответа",
         Some(_) => "просит человека",
         None => "передан менеджеру",
     }

@@ -67,6 +67,19 @@ pub struct Understanding {
     pub injection: bool,
     /// 0..1: how sure the intent is.
     pub confidence: f32,
+    /// What an LLM (`BOT_LLM_*`) added for a question the rules could not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assist: Option<Assist>,
+}
+
+/// An LLM's help with a question the FAQ does not cover (`llm/assist.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assist {
+    /// An answer whose every fact is in the business's knowledge.
+    Answer(String),
+    /// The model had no grounded answer: a manager is to answer the question.
+    Unanswered,
 }
 
 impl Understanding {
@@ -90,6 +103,7 @@ impl Understanding {
             name_answer: None,
             injection: false,
             confidence: 0.0,
+            assist: None,
         }
     }
 }

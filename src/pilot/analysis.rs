@@ -86,6 +86,8 @@ pub struct PilotOut {
     pub stopped: Option<DateTime<Utc>>,
     pub existing_clients: Arm,
     pub clients: PerArm<u64>,
+    /// Their requests in the window (a client may come back with a new one).
+    pub requests: PerArm<u64>,
     /// The counts the shares in force at each assignment expect.
     pub expected: PerArm<f64>,
     pub srm_p: Option<f64>,
@@ -110,6 +112,7 @@ pub struct PilotOut {
 /// What one client did in the window.
 #[derive(Debug, Clone, Copy, Default)]
 struct Outcome {
+    requests: u64,
     qualified: bool,
     booked: bool,
     first_response_s: Option<f64>,
@@ -229,6 +232,10 @@ pub fn analyze(
         stopped: pilot.stopped_at,
         existing_clients: pilot.existing,
         clients,
+        requests: PerArm {
+            bot: outcomes.bot.iter().map(|o| o.requests).sum(),
+            managers: outcomes.managers.iter().map(|o| o.requests).sum(),
+        },
         expected: PerArm {
             bot: round(expected.bot, 2),
             managers: round(expected.managers, 2),
@@ -269,6 +276,7 @@ fn outcome(chat: &ChatLog, to: DateTime<Utc>, profile: &Profile, nlu: &Nlu) -> O
         return Outcome::default();
     };
     Outcome {
+        requests: mine.len() as u64,
         qualified: mine.iter().any(|r| r.qualified),
         booked: mine.iter().any(|r| r.booked),
         first_response_s: first.first_response_s,
@@ -409,6 +417,7 @@ mod tests {
         ];
         let out = analyze(&pilot, &assignments, &chats, &profile, &nlu, at(60));
         assert_eq!((out.clients.bot, out.clients.managers), (1, 2));
+        assert_eq!((out.requests.bot, out.requests.managers), (1, 2));
         // 0.1 + 0.1 + 0.5 of the three unique clients were expected in the bot's arm.
         assert!((out.expected.bot - 0.7).abs() < 1e-9, "{:?}", out.expected);
         assert!((out.expected.managers - 2.3).abs() < 1e-9);

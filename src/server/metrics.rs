@@ -37,6 +37,10 @@ pub struct Metrics {
     latency: Histogram,
     queue_depth: Gauge,
     errors: Family<Kind, Counter>,
+    /// LLM calls by outcome (`used`, or the fallback's cause), their latency and tokens.
+    llm_calls: Family<Kind, Counter>,
+    llm_latency: Histogram,
+    llm_tokens: Family<Kind, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,6 +81,25 @@ impl Default for Metrics {
             queue_depth.clone(),
         );
         registry.register("bot_errors", "Errors by kind", errors.clone());
+        let llm_calls = Family::<Kind, Counter>::default();
+        let llm_latency = Histogram::new(BUCKETS);
+        let llm_tokens = Family::<Kind, Counter>::default();
+        registry.register(
+            "bot_llm_calls",
+            "Messages the LLM was asked about, by outcome (used, or why the rules answered alone)",
+            llm_calls.clone(),
+        );
+        registry.register_with_unit(
+            "bot_llm_latency",
+            "From asking the LLM to its answer or the fallback",
+            Unit::Seconds,
+            llm_latency.clone(),
+        );
+        registry.register(
+            "bot_llm_tokens",
+            "Tokens sent (in) and received (out)",
+            llm_tokens.clone(),
+        );
         Metrics {
             registry,
             messages_in,
@@ -84,6 +107,9 @@ impl Default for Metrics {
             latency,
             queue_depth,
             errors,
+            llm_calls,
+            llm_latency,
+            llm_tokens,
         }
     }
 }
@@ -107,6 +133,18 @@ impl Metrics {
 
     pub fn reply_latency(&self, d: Duration) {
         self.latency.observe(d.as_secs_f64());
+    }
+
+    /// One question to the LLM: its outcome, how long it took, the tokens it used.
+    pub fn llm(&self, outcome: &'static str, took: Duration, tokens_in: u64, tokens_out: u64) {
+        self.llm_calls.get_or_create(&Kind { kind: outcome }).inc();
+        self.llm_latency.observe(took.as_secs_f64());
+        self.llm_tokens
+            .get_or_create(&Kind { kind: "in" })
+            .inc_by(tokens_in);
+        self.llm_tokens
+            .get_or_create(&Kind { kind: "out" })
+            .inc_by(tokens_out);
     }
 
     pub fn error(&self, kind: &'static str) {

@@ -67,6 +67,8 @@ pub struct ServeConfig {
     /// `BOT_RETENTION_DAYS`: message texts older than this are emptied by the worker; None
     /// keeps them.
     pub retention: Option<chrono::Duration>,
+    /// `BOT_LLM_*`: the model asked for what the rules miss; None: the rules alone.
+    pub llm: Option<crate::llm::LlmConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,8 @@ pub struct App {
     pub(crate) retention: Option<chrono::Duration>,
     /// Held while a readiness write is in flight, so a stuck database gets one probe at a time.
     pub(crate) ready_probe: tokio::sync::Mutex<()>,
+    /// The LLM beside the rules, when configured.
+    pub llm: Option<crate::llm::Llm>,
 }
 
 /// When a loop last made progress (monotonic).
@@ -230,6 +234,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
         console_logins: crate::console::auth::LoginLimits::default(),
         retention: config.retention,
         access: config.access,
+        llm: config.llm.map(crate::llm::Llm::new),
     };
     Ok(Bound {
         app: Arc::new(app),

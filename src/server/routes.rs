@@ -256,9 +256,10 @@ async fn web_turn(
         .map_err(|e| ApiError::BadRequest(e.0))?;
     per_client(app, &inbound.client)?;
     app.metrics.message_in(ChannelKind::Web);
+    let understood = understand(app, &inbound, now).await;
     let outcome = app
         .store
-        .process_inbound(&app.engine, &inbound_id, &inbound, now)
+        .process_understood(&app.engine, &inbound_id, &inbound, understood, now)
         .await?;
     let Handled::Processed(p) = outcome else {
         return answered_before(app, &inbound_id, &inbound.client).await;
@@ -498,6 +499,59 @@ async fn vk_call(
     Ok("ok".to_string())
 }
 
+/// The rules' reading of an inbound message and, when they gave up on a typed message and an
+/// LLM is set, the model's additions within its deadline. Runs before any transaction; never
+/// for button presses, nor while a manager has the conversation.
+pub(crate) async fn understand(
+    app: &App,
+    inbound: &Inbound,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::nlu::Understanding> {
+    let rules = app.engine.understand(inbound, now)?;
+    let (Some(llm), Event::Text { text }) = (&app.llm, &inbound.event) else {
+        return Some(rules);
+    };
+    if !crate::llm::assist::should_ask(&rules) {
+        return Some(rules);
+    }
+    let conv = app.store.conversation(&inbound.client).await.ok().flatten();
+    if conv.as_ref().is_some_and(|c| !c.owner.bot_answers()) {
+        return Some(rules);
+    }
+    let history: Vec<crate::llm::assist::Turn> = match app.store.messages(&inbound.client).await {
+        Ok(all) => {
+            let from = all.len().saturating_sub(llm.config.context_turns);
+            all[from..]
+                .iter()
+                .map(|m| crate::llm::assist::Turn {
+                    client: m.inbound,
+                    text: m.text.clone(),
+                })
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let name = conv.and_then(|c| c.contact.name);
+    let asked = Instant::now();
+    let (u, outcome, usage) = crate::llm::assist::assist(
+        llm,
+        &app.engine,
+        text,
+        &history,
+        name.as_deref(),
+        now,
+        rules,
+    )
+    .await;
+    app.metrics.llm(
+        outcome.label(),
+        asked.elapsed(),
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    );
+    Some(u)
+}
+
 /// Handle one delivery of any channel, from a webhook or from polling: store and run the turn,
 /// then answer a button press. A redelivered id does nothing at all, not even the answer
 /// (Telegram refuses a second answer to one press).
@@ -536,9 +590,10 @@ pub(super) async fn handle_arrival(
     let new = match &inbound {
         Some(inbound) => {
             app.metrics.message_in(inbound.client.channel);
+            let understood = understand(app, inbound, now).await;
             let outcome = app
                 .store
-                .process_inbound(&app.engine, &inbound_id, inbound, now)
+                .process_understood(&app.engine, &inbound_id, inbound, understood, now)
                 .await?;
             match outcome {
                 Handled::Processed(p) => {

@@ -48,6 +48,20 @@ impl Store {
         // Understanding is pure and may take a while on a long message: done once, before any
         // transaction, so no writer waits for it.
         let understood = engine.understand(inbound, now);
+        self.process_understood(engine, inbound_id, inbound, understood, now)
+            .await
+    }
+
+    /// [`Store::process_inbound`] with the message already understood (by the rules, and by
+    /// an LLM where they gave up), outside any transaction.
+    pub async fn process_understood(
+        &self,
+        engine: &Engine,
+        inbound_id: &str,
+        inbound: &Inbound,
+        understood: Option<Understanding>,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -88,6 +88,22 @@ pub async fn spawn_in(dir: tempfile::TempDir, options: &str) -> TestApp {
     .await
 }
 
+/// The web-only server with an LLM beside the rules (an emulator's URL in `llm`).
+pub async fn spawn_with_llm(llm: bot::llm::LlmConfig) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_opts(
+        dir,
+        None,
+        friday_10am(),
+        false,
+        Bitrix24Config::default(),
+        None,
+        move |c| c.llm = Some(llm),
+    )
+    .await
+}
+
 /// Telegram polling (or only the web chat) on the PostgreSQL database at `url`.
 pub async fn spawn_on_postgres(url: &str, polling: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -250,6 +266,7 @@ async fn spawn_opts(
         http: HttpTimeouts::default(),
         access: Default::default(),
         retention: None,
+        llm: None,
     };
     tune(&mut config);
     let bound = server::bind(config).await.expect("server binds");

@@ -2,6 +2,7 @@
 //! a refusal.
 
 use super::*;
+use crate::nlu::Assist;
 
 impl<'a> Ctx<'a> {
     /// One more reply the bot could not read while waiting for an answer; true when that was
@@ -16,6 +17,27 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn misunderstood(&mut self) {
+        // The LLM's answer from the business's knowledge, or a question for a manager.
+        match self.assist.take() {
+            Some(Assist::Answer(text)) => {
+                self.conv.misunderstandings = 0;
+                let mut buttons = self.menu();
+                buttons.push(Button::new("Администратор", Payload::Human.encode()));
+                self.replies.push(Reply {
+                    text: if self.conv.last_said.contains(&text_hash(&text)) {
+                        format!("Повторю: {text}")
+                    } else {
+                        text
+                    },
+                    buttons,
+                    template: Some("llm_answer".into()),
+                    request_contact: false,
+                });
+                return;
+            }
+            Some(Assist::Unanswered) => return self.handoff(HandoffReason::Question),
+            None => {}
+        }
         self.conv.misunderstandings += 1;
         if self.conv.misunderstandings >= self.profile.escalation.max_misunderstandings.max(1) {
             return self.handoff(HandoffReason::Misunderstanding);
@@ -36,7 +58,7 @@ impl<'a> Ctx<'a> {
             HandoffReason::Safety => K::HandoffSafety,
             HandoffReason::Misunderstanding => K::HandoffFrustrated,
             // Never the engine's decision (the store hands a pilot's client over silently).
-            HandoffReason::Requested | HandoffReason::Pilot => K::Handoff,
+            HandoffReason::Requested | HandoffReason::Pilot | HandoffReason::Question => K::Handoff,
         };
         if self.managers {
             self.say(key, Values::new());

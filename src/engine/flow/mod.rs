@@ -38,6 +38,8 @@ struct Ctx<'a> {
     managers: bool,
     /// The client asked to keep the booked time («в то же время») for a move.
     same_time: bool,
+    /// What an LLM added to this message's understanding (used where the rules give up).
+    assist: Option<crate::nlu::Assist>,
 }
 
 /// What the text of `inbound` says: a typed message, or a button payload this bot did not make
@@ -81,6 +83,7 @@ pub(super) fn turn(
         effects: Vec::new(),
         managers: engine.managers,
         same_time: false,
+        assist: None,
     };
     t.conv.turns += 1;
     if t.conv.contact.phone.is_none() && inbound.client.channel.provides_phone() {
@@ -101,6 +104,7 @@ pub(super) fn turn(
             }
             let u = read(text);
             if t.conv.owner.bot_answers() {
+                t.assist = u.assist.clone();
                 t.text(&u);
             }
             understanding = Some(u);

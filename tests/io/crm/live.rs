@@ -93,6 +93,7 @@ async fn serve_worker_pushes_every_pending_lead_once(db: TestDb, n: usize, burst
         http: Default::default(),
         access: Default::default(),
         retention: None,
+        llm: None,
     };
     let started = Instant::now();
     let bound = server::bind(config).await.expect("server binds");

@@ -10,6 +10,7 @@ mod fuzz;
 mod handoff;
 mod health;
 mod hygiene;
+mod llm;
 mod max;
 mod pilot;
 mod polling;

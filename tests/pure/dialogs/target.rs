@@ -53,6 +53,7 @@ async fn serve() -> Server {
         http: Default::default(),
         access: Default::default(),
         retention: None,
+        llm: None,
     };
     let bound = server::bind(config).await.expect("server binds");
     let addr = bound.local_addr();
