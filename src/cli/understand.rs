@@ -18,6 +18,10 @@ pub struct Args {
     /// Reference time, RFC 3339 (default: now).
     #[arg(long)]
     now: Option<String>,
+    /// Also ask the LLM set by `BOT_LLM_*` where the rules give up, and add what it changed
+    /// (`"llm"`: used fields or why not, and a grounded answer).
+    #[arg(long)]
+    llm: bool,
     /// Messages; read one per line from stdin when none are given.
     text: Vec<String>,
 }
@@ -36,6 +40,9 @@ pub struct Line<'a> {
     name: Option<&'a str>,
     email: Option<&'a str>,
     confidence: f64,
+    /// With `--llm`: what the model did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    llm: Option<serde_json::Value>,
 }
 
 impl<'a> Line<'a> {
@@ -52,6 +59,7 @@ impl<'a> Line<'a> {
             name: u.name.as_deref(),
             email: u.email.as_deref(),
             confidence: (f64::from(u.confidence) * 100.0).round() / 100.0,
+            llm: None,
         }
     }
 }
@@ -68,11 +76,48 @@ fn execute(args: Args) -> anyhow::Result<bool> {
         None => Utc::now(),
     };
     let nlu = Nlu::new(&profile);
+    let model = if args.llm {
+        let config = crate::llm::LlmConfig::from_env()?.context(
+            "--llm: no model is set (BOT_LLM_BASE_URL with /v1, BOT_LLM_MODEL, BOT_LLM_API_KEY)",
+        )?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        Some((
+            rt,
+            crate::llm::Llm::new(config),
+            crate::engine::Engine::new(profile.clone()),
+        ))
+    } else {
+        None
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut emit = |text: &str| -> anyhow::Result<()> {
-        let u = nlu.understand(text, now);
-        writeln!(out, "{}", serde_json::to_string(&Line::new(text, &u))?)?;
+        let rules = nlu.understand(text, now);
+        let (u, llm) = match &model {
+            None => (rules, None),
+            Some((rt, llm, engine)) => {
+                let (u, outcome, _) = rt.block_on(crate::llm::assist::assist(
+                    llm,
+                    engine,
+                    text,
+                    &[],
+                    None,
+                    now,
+                    rules,
+                ));
+                let mut v = serde_json::to_value(&outcome)?;
+                if let Some(a) = &u.assist {
+                    v["assist"] = serde_json::to_value(a)?;
+                }
+                (u, Some(v))
+            }
+        };
+        let mut line = Line::new(text, &u);
+        line.llm = llm;
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
         Ok(())
     };
     let mut all_read = true;

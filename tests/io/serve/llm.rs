@@ -235,3 +235,77 @@ async fn an_injection_changes_nothing_and_no_phone_leaves_the_machine() {
     );
     app.shutdown().await;
 }
+
+fn llm_env(emu: &LlmEmulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("BOT_LLM_BASE_URL", emu.base_url()),
+        ("BOT_LLM_MODEL", "yandexgpt-lite".into()),
+        ("BOT_LLM_API_KEY", KEY.into()),
+    ]
+}
+
+#[tokio::test]
+async fn llm_check_reports_the_model_and_structured_output_and_fails_without_an_answer() {
+    let emu = LlmEmulator::start(KEY).await;
+    let env = llm_env(&emu);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emu.push(Reply::Json(json!({"ok": true})));
+    let (code, out, err) = testkit::run_bot!(&["llm", "check"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("model: yandexgpt-lite at 127.0.0.1"), "{out}");
+    assert!(out.contains("json_schema works"), "{out}");
+    // A provider without structured output: refused once, then asked for a JSON object.
+    emu.push(Reply::Error {
+        status: 400,
+        kind: "invalid_request_error".into(),
+        code: json!(null),
+        message: "response_format json_schema is not supported".into(),
+    });
+    emu.push(Reply::Content("{\"ok\": true}".into()));
+    let (code, out, _) = testkit::run_bot!(&["llm", "check"], &env).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fallback is used"), "{out}");
+    let last = emu.requests().pop().expect("asked");
+    assert_eq!(last.body["response_format"]["type"], "json_object");
+    emu.push(Reply::Html(502));
+    let (code, out, _) = testkit::run_bot!(&["llm", "check"], &env).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no usable answer"), "{out}");
+    let (code, _, err) = testkit::run_bot!(&["llm", "check"], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("BOT_LLM_BASE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn understand_with_llm_shows_what_the_model_added() {
+    let emu = LlmEmulator::start(KEY).await;
+    let env = llm_env(&emu);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emu.push(Reply::Json(
+        json!({"intent": "book", "service": "manicure", "staff": null,
+        "date_text": "в пятницу", "time_text": null, "wants_human": false, "answer": null}),
+    ));
+    let (code, out, err) = testkit::run_bot!(
+        &[
+            "understand",
+            "--llm",
+            "--now",
+            "2026-11-18T10:00:00+07:00",
+            "ну это самое, в пятничку бы",
+            "сколько стоит маникюр?"
+        ],
+        &env
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["llm"]["llm"], "used", "{out}");
+    assert_eq!(lines[0]["service"], "manicure", "{out}");
+    assert_eq!(lines[0]["date"], "2026-11-20", "{out}");
+    assert_eq!(lines[1]["llm"]["llm"], "not_asked", "{out}");
+    assert_eq!(emu.requests().len(), 1);
+}
