@@ -6,6 +6,7 @@ mod calendar;
 mod client;
 mod crm;
 mod db;
+mod eval;
 mod handoff;
 mod import;
 mod llm;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Bitrix24 CRM: push test or pending leads, verify the integration.
     #[command(subcommand)]
     Crm(crm::CrmCommand),
+    /// Score the bot on labelled data: `bot eval understand FILE` (rules alone vs rules + LLM).
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// The LLM beside the rules (`BOT_LLM_*`): check that it answers.
     #[command(subcommand)]
     Llm(llm::LlmCommand),
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Crm(cmd) => crm::run(cmd),
         Command::Llm(cmd) => llm::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd),
     }
 }
 

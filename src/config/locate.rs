@@ -7,7 +7,7 @@ use serde_saphyr::granit_parser::{Event, Parser};
 use serde_saphyr::{DefaultMessageFormatter, Error, Location, MessageFormatter};
 
 /// The profile error for a failed deserialization of `yaml`.
-pub(super) fn yaml_error(err: &Error, yaml: &str, file: &str) -> ConfigError {
+pub(crate) fn yaml_error(err: &Error, yaml: &str, file: &str) -> ConfigError {
     let loc = err.location().unwrap_or(Location::UNKNOWN);
     let (mut line, mut column) = (loc.line(), loc.column());
     let here = node_at(yaml, line, column);

@@ -2,7 +2,7 @@
 //! validated `Profile`. Owns every rule about what a valid profile is, and reports violations
 //! with file:line:column and the field path. Nothing outside this module parses profile YAML.
 
-mod locate;
+pub(crate) mod locate;
 mod profile;
 pub mod templates;
 mod validate;

@@ -309,3 +309,49 @@ async fn understand_with_llm_shows_what_the_model_added() {
     assert_eq!(lines[1]["llm"]["llm"], "not_asked", "{out}");
     assert_eq!(emu.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn eval_scores_rules_alone_and_with_the_model_and_names_a_bad_line() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/eval/understand.yaml");
+    let (code, out, err) =
+        testkit::run_bot!(&["eval", "understand", file, "--format", "json"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let alone: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(alone["messages"], 5);
+    assert_eq!(alone["llm"], Value::Null);
+    let rules_dates = alone["fields"]["date"]["rules"].as_u64().unwrap_or(0);
+    assert_eq!(alone["fields"]["date"]["labelled"], 2);
+    assert_eq!(rules_dates, 1, "«в пятничку» is beyond the rules: {out}");
+
+    let emu = LlmEmulator::start(KEY).await;
+    emu.set_fallback(|body| {
+        let asked = body["messages"][1]["content"].as_str().unwrap_or("");
+        if asked.contains("пятничку") {
+            Reply::Json(json!({"intent": "book", "service": null, "staff": null,
+                "date_text": "в пятницу", "time_text": null, "wants_human": false, "answer": null}))
+        } else {
+            Reply::Json(understanding(None))
+        }
+    });
+    let env = llm_env(&emu);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) =
+        testkit::run_bot!(&["eval", "understand", file, "--format", "json"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    let with: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(with["fields"]["date"]["with_llm"], 2, "{out}");
+    assert_eq!(with["fields"]["intent"]["with_llm"], 5, "{out}");
+    assert!(with["asked"].as_u64().unwrap_or(0) >= 1, "{out}");
+    let (code, table, _) = testkit::run_bot!(&["eval", "understand", file], &env).await;
+    assert_eq!(code, 0);
+    assert!(table.contains("rules + LLM"), "{table}");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "messages:\n  - text: привет\n    intnt: greeting\n").expect("write");
+    let bad = bad.display().to_string();
+    let (code, _, err) = testkit::run_bot!(&["eval", "understand", bad.as_str()], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.yaml:3:"), "{err}");
+    assert!(err.contains("intnt"), "{err}");
+}
