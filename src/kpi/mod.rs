@@ -67,6 +67,8 @@ pub struct ChatLog {
     pub live: bool,
     /// The live client's id in the store.
     pub client_id: Option<i64>,
+    /// When the LLM was asked about a client message (live), and whether it was used.
+    pub llm_asked: Vec<(DateTime<Utc>, bool)>,
     /// The arm of the client's latest pilot assignment (live).
     pub arm: Option<crate::pilot::Arm>,
 }
@@ -304,6 +306,10 @@ pub struct Kpis {
     pub no_show_rate_pct: Option<f64>,
     pub unmarked_past_bookings: Option<u64>,
     pub returning_clients: Option<u64>,
+    /// Client messages the LLM was asked about (live data only).
+    pub llm_asked: Option<u64>,
+    /// Of those, the ones where what it returned was used.
+    pub llm_used: Option<u64>,
 }
 
 /// A reporting period: business-local dates, both ends included.
@@ -375,6 +381,16 @@ pub fn kpis(
         active += u64::from(any);
     }
     k.chats = active;
+    if chats.iter().any(|c| c.live) {
+        let asked: Vec<bool> = chats
+            .iter()
+            .flat_map(|c| c.llm_asked.iter())
+            .filter(|(t, _)| period.contains(*t))
+            .map(|(_, used)| *used)
+            .collect();
+        k.llm_asked = Some(asked.len() as u64);
+        k.llm_used = Some(asked.iter().filter(|u| **u).count() as u64);
+    }
     let mine: Vec<&&Request> = requests
         .iter()
         .filter(|r| period.contains(r.first_client_at))

@@ -85,6 +85,16 @@ const ROWS: &[Row] = &[
         |k| k.returning_clients.map(|v| v as f64),
         Unit::Count,
     ),
+    (
+        "LLM asked (messages)",
+        |k| k.llm_asked.map(|v| v as f64),
+        Unit::Count,
+    ),
+    (
+        "LLM answer used",
+        |k| k.llm_used.map(|v| v as f64),
+        Unit::Count,
+    ),
 ];
 
 fn show(v: Option<f64>, unit: Unit) -> String {
@@ -147,7 +157,7 @@ pub fn table(columns: &[(String, &Kpis)]) -> String {
 }
 
 /// The JSON names of the KPIs, in their documented order (the CSV's columns).
-pub const FIELDS: [&str; 20] = [
+pub const FIELDS: [&str; 22] = [
     "chats",
     "messages_client",
     "messages_business",
@@ -168,6 +178,8 @@ pub const FIELDS: [&str; 20] = [
     "no_show_rate_pct",
     "unmarked_past_bookings",
     "returning_clients",
+    "llm_asked",
+    "llm_used",
 ];
 
 /// The KPIs as CSV: one line per scope (`all`, `channel:…`, `source:…`), empty for null.

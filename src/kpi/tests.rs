@@ -199,7 +199,7 @@ fn the_kpis_of_a_week_worked_out_by_hand() {
     for key in super::render::FIELDS {
         assert!(json["kpis"]["all"].get(key).is_some(), "{key}");
     }
-    assert_eq!(json["kpis"]["all"].as_object().unwrap().len(), 20);
+    assert_eq!(json["kpis"]["all"].as_object().unwrap().len(), 22);
 }
 
 #[test]

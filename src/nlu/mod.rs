@@ -70,6 +70,10 @@ pub struct Understanding {
     /// What an LLM (`BOT_LLM_*`) added for a question the rules could not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assist: Option<Assist>,
+    /// When an LLM was asked about the message: what came of it (`used`, or the fallback's
+    /// cause), stored with the message for `bot report`.
+    #[serde(skip)]
+    pub llm: Option<&'static str>,
 }
 
 /// An LLM's help with a question the FAQ does not cover (`llm/assist.rs`).
@@ -104,6 +108,7 @@ impl Understanding {
             injection: false,
             confidence: 0.0,
             assist: None,
+            llm: None,
         }
     }
 }

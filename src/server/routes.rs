@@ -549,6 +549,10 @@ pub(crate) async fn understand(
         usage.prompt_tokens,
         usage.completion_tokens,
     );
+    let mut u = u;
+    if !matches!(outcome, crate::llm::assist::Outcome::NotAsked) {
+        u.llm = Some(outcome.label());
+    }
     Some(u)
 }
 

@@ -145,6 +145,9 @@ impl Store {
             ),
             None => None,
         };
+        if let (Some(id), Some(label)) = (message, understood.and_then(|u| u.llm)) {
+            tx.set_message_llm(id, label).await?;
+        }
         // A pilot's managers-arm client: stored and read (for the KPIs), never answered.
         let in_pilot = message.is_some() || matches!(inbound.event, Event::Released);
         if in_pilot && tx.pilot_arm(client_id, &inbound.client, now).await? == Some(Arm::Managers) {

@@ -18,7 +18,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<ChatLog>, StoreError> {
         const LIVE: &str = "SELECT m.client_id, c.channel, c.external_id, m.direction, \
-             COALESCE(m.received_at, m.created_at), m.text, m.kind, m.payload \
+             COALESCE(m.received_at, m.created_at), m.text, m.kind, m.payload, m.llm \
              FROM messages m JOIN clients c ON c.id = m.client_id \
              WHERE m.created_at >= $1 AND m.created_at < $2 ORDER BY m.client_id, m.id";
         const BOOKED: &str = "SELECT client_id, created_at FROM bookings \
@@ -54,6 +54,7 @@ impl Store {
             String,
             String,
             Option<String>,
+            Option<String>,
         );
         type ImportRow = (i64, String, String, String, bool, String);
         let mut tx = self.read().await?;
@@ -87,7 +88,7 @@ impl Store {
         tx.commit().await?;
 
         let mut chats: BTreeMap<(bool, i64), ChatLog> = BTreeMap::new();
-        for (client, channel, external, direction, at, text, kind, payload) in live {
+        for (client, channel, external, direction, at, text, kind, payload, llm) in live {
             let chat = chats.entry((true, client)).or_insert_with(|| ChatLog {
                 source: "live".into(),
                 phone_known: channel == "whatsapp",
@@ -102,6 +103,9 @@ impl Store {
             } else {
                 Side::Business
             };
+            if let Some(outcome) = llm {
+                chat.llm_asked.push((at, outcome == "used"));
+            }
             let phone = (kind == "contact")
                 .then(|| contact_phone(payload.as_deref()))
                 .flatten();

@@ -58,6 +58,8 @@ pub const COLUMNS: &[(&str, &str, Column)] = {
         ("messages", "payload", Erased),
         ("messages", "inbound_id", Erased),
         ("messages", "reply_to", Plain),
+        // What came of asking the LLM about the message (`used`, `timeout`…).
+        ("messages", "llm", Plain),
         ("messages", "received_at", Plain),
         ("messages", "created_at", Plain),
         ("messages", "sent_at", Plain),

@@ -90,4 +90,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pilot",
         include_str!("../../migrations/sqlite/0010_pilot.sql"),
     ),
+    (
+        11,
+        "llm",
+        include_str!("../../migrations/sqlite/0011_llm.sql"),
+    ),
 ];

@@ -53,6 +53,22 @@ impl Tx {
             .await?))
     }
 
+    /// What came of asking the LLM about inbound message `id`.
+    pub(in crate::store) async fn set_message_llm(
+        &mut self,
+        id: i64,
+        label: &str,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE messages SET llm = $2 WHERE id = $1";
+        on!(self, |c| sqlx::query(SQL)
+            .bind(id)
+            .bind(label)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     pub(in crate::store) async fn mark_message_sent(
         &mut self,
         id: i64,

@@ -70,6 +70,46 @@ async fn a_question_the_rules_miss_is_answered_from_the_knowledge() {
     let body = app.say("llm-1", "сколько стоит маникюр?").await;
     assert!(texts(&body).contains('₽'), "{body}");
     assert_eq!(emu.requests().len(), 1, "a price question is the rules'");
+
+    // A failed call is counted too; `bot report` shows how often the model was asked and used.
+    emu.push(Reply::Html(502));
+    app.say("llm-1b", "а вы выезжаете на дом?").await;
+    let day = app
+        .clock
+        .now()
+        .with_timezone(&chrono_tz::Asia::Novosibirsk)
+        .date_naive()
+        .to_string();
+    let now = app.clock.now().to_rfc3339();
+    let (code, out, err) = testkit::run_bot!(
+        &[
+            "report",
+            "--from",
+            day.as_str(),
+            "--to",
+            day.as_str(),
+            "--format",
+            "json",
+            "--db",
+            app.db_url.as_str(),
+            "--now",
+            now.as_str()
+        ],
+        &[]
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).expect("report JSON");
+    assert_eq!(
+        report["kpis"]["all"]["llm_asked"], 2,
+        "{}",
+        report["kpis"]["all"]
+    );
+    assert_eq!(
+        report["kpis"]["all"]["llm_used"], 1,
+        "{}",
+        report["kpis"]["all"]
+    );
     app.shutdown().await;
 }
 
