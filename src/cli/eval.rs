@@ -173,6 +173,7 @@ fn execute(args: Args) -> anyhow::Result<()> {
                 &m.text,
                 &[],
                 None,
+                None,
                 now,
                 rules.clone(),
             ))

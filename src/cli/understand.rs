@@ -105,6 +105,7 @@ fn execute(args: Args) -> anyhow::Result<bool> {
                     text,
                     &[],
                     None,
+                    None,
                     now,
                     rules,
                 ));

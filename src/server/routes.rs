@@ -531,7 +531,8 @@ pub(crate) async fn understand(
         }
         Err(_) => Vec::new(),
     };
-    let name = conv.and_then(|c| c.contact.name);
+    let name = conv.as_ref().and_then(|c| c.contact.name.clone());
+    let draft = conv.as_ref().map(|c| &c.draft);
     let asked = Instant::now();
     let (u, outcome, usage) = crate::llm::assist::assist(
         llm,
@@ -539,6 +540,7 @@ pub(crate) async fn understand(
         text,
         &history,
         name.as_deref(),
+        draft,
         now,
         rules,
     )

@@ -395,3 +395,32 @@ async fn eval_scores_rules_alone_and_with_the_model_and_names_a_bad_line() {
     assert!(err.contains("bad.yaml:3:"), "{err}");
     assert!(err.contains("intnt"), "{err}");
 }
+
+#[tokio::test]
+async fn the_model_sees_the_last_turns_and_the_booking_under_way() {
+    let emu = LlmEmulator::start(KEY).await;
+    let app = app_with(&emu, 2000).await;
+    app.say("llm-6", "хочу записаться на маникюр").await;
+    emu.push(Reply::Json(
+        json!({"intent": "book", "service": null, "staff": null,
+        "date_text": "в пятницу", "time_text": null, "wants_human": false, "answer": null}),
+    ));
+    let body = app.say("llm-6", "ну это самое, в пятничку бы").await;
+    let asked = emu.requests();
+    assert_eq!(asked.len(), 1, "{body}");
+    let user = asked[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        user.contains("<клиент>хочу записаться на маникюр</клиент>"),
+        "{user}"
+    );
+    assert!(
+        user.contains("Уже известно о записи: услуга — маникюр"),
+        "{user}"
+    );
+    // The day the model read (by the rules' date reader) moves the booking on: slots of Friday.
+    assert!(texts(&body).contains("20.11"), "{body}");
+    app.shutdown().await;
+}
