@@ -20,9 +20,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let telegram = dir.path().join("result.json");
-    let whatsapp = dir.path().join("WhatsApp Chat with Студия.txt");
+    // IMPORT_DIR keeps the generated files and the database there (to profile a command).
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("IMPORT_DIR").map(std::path::PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    let telegram = dir.join("result.json");
+    let whatsapp = dir.join("WhatsApp Chat with Студия.txt");
     let t = Instant::now();
     write_telegram(&telegram, n);
     write_whatsapp(&whatsapp, n);
@@ -34,7 +37,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     let bot = env!("CARGO_BIN_EXE_bot");
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = format!("sqlite://{}", dir.join("bench.db").display());
 
     let python = run(
         "python3 json.load",

@@ -164,6 +164,25 @@ fn seconds(d: Duration) -> f64 {
 /// phone (each possibly in a different message); None when they never did.
 fn qualified_at(chat: &ChatLog, run: &[LogMessage], nlu: &Nlu) -> Option<DateTime<Utc>> {
     let now = run.iter().find(|m| m.side == Side::Client)?.at;
+    // Without a phone anywhere the request cannot qualify: no language reading needed (most
+    // messenger requests carry no phone). The phone reader is a byte scan; understanding a
+    // message costs far more.
+    let any_phone = chat.phone_known
+        || run.iter().filter(|m| m.side == Side::Client).any(|m| {
+            m.phone.is_some()
+                || crate::nlu::phone::find(
+                    match m.text.char_indices().nth(crate::nlu::MAX_UNDERSTOOD_CHARS) {
+                        Some((cut, _)) => &m.text[..cut],
+                        None => &m.text,
+                    },
+                    None,
+                )
+                .e164
+                .is_some()
+        });
+    if !any_phone {
+        return None;
+    }
     let (mut service, mut when, mut phone) = (false, false, chat.phone_known);
     for m in run.iter().filter(|m| m.side == Side::Client) {
         let u = nlu.understand(&m.text, now);

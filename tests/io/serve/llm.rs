@@ -307,6 +307,23 @@ async fn llm_check_reports_the_model_and_structured_output_and_fails_without_an_
     assert!(out.contains("fallback is used"), "{out}");
     let last = emu.requests().pop().expect("asked");
     assert_eq!(last.body["response_format"]["type"], "json_object");
+    // Yandex's service-account key form, and its folder as the project.
+    let mut yandex = env.clone();
+    yandex.push(("BOT_LLM_AUTH", "api-key"));
+    yandex.push(("BOT_LLM_PROJECT", "b1gfolder"));
+    emu.push(Reply::Json(json!({"ok": true})));
+    let (code, out, _) = testkit::run_bot!(&["llm", "check"], &yandex).await;
+    assert_eq!(code, 0, "{out}");
+    let last = emu.requests().pop().expect("asked");
+    let header = |name: &str| {
+        last.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("authorization"), Some(format!("Api-Key {KEY}")));
+    assert_eq!(header("openai-project").as_deref(), Some("b1gfolder"));
+    assert_eq!(header("x-data-logging-enabled").as_deref(), Some("false"));
     emu.push(Reply::Html(502));
     let (code, out, _) = testkit::run_bot!(&["llm", "check"], &env).await;
     assert_eq!(code, 1, "{out}");
