@@ -286,6 +286,9 @@ pub struct Cues {
     pub safety: bool,
     /// Best FAQ (index into profile faq) and how many keyword words it matched.
     pub faq: Option<(usize, usize)>,
+    /// Every FAQ entry a whole keyword of which the message holds, in the order asked
+    /// («где вы находитесь и до скольки работаете?» → address, hours).
+    pub faqs: Vec<usize>,
     /// Words that belong to some cue (not a name, not a service typo).
     pub covered: Vec<bool>,
 }
@@ -437,7 +440,8 @@ impl IntentRules {
         };
         cues.injection = self.latin.as_ref().is_some_and(|ac| ac.is_match(original));
         let words: Vec<&str> = text.text.split(' ').collect();
-        let mut faq_masks: Vec<(u16, u8)> = Vec::new();
+        // Per keyword: the words seen (bits) and where the first of them stands.
+        let mut faq_masks: Vec<(u16, u8, usize)> = Vec::new();
         self.lexicon.for_each(text, |cue, first, last| {
             for c in cues.covered.iter_mut().take(last + 1).skip(first) {
                 *c = true;
@@ -464,25 +468,37 @@ impl IntentRules {
                 Cue::Trap => cues.trap = true,
                 Cue::Medical => cues.medical = true,
                 Cue::FaqWord { keyword, bit } => {
-                    match faq_masks.iter_mut().find(|(k, _)| *k == keyword) {
-                        Some((_, m)) => *m |= 1 << bit,
-                        None => faq_masks.push((keyword, 1 << bit)),
+                    match faq_masks.iter_mut().find(|(k, _, _)| *k == keyword) {
+                        Some((_, m, at)) => {
+                            *m |= 1 << bit;
+                            *at = (*at).min(first);
+                        }
+                        None => faq_masks.push((keyword, 1 << bit, first)),
                     }
                 }
             }
         });
         let mut best: Option<&FaqKeyword> = None;
-        for (keyword, mask) in faq_masks {
+        let mut asked: Vec<(usize, usize)> = Vec::new();
+        for (keyword, mask, at) in faq_masks {
             let Some(k) = self.faq_keywords.get(usize::from(keyword)) else {
                 continue;
             };
-            if mask.count_ones() as usize == k.words
-                && best.is_none_or(|b| (k.words, k.letters) > (b.words, b.letters))
-            {
+            if mask.count_ones() as usize != k.words {
+                continue;
+            }
+            asked.push((at, k.faq));
+            if best.is_none_or(|b| (k.words, k.letters) > (b.words, b.letters)) {
                 best = Some(k);
             }
         }
         cues.faq = best.map(|k| (k.faq, k.words));
+        asked.sort_unstable();
+        for (_, faq) in asked {
+            if !cues.faqs.contains(&faq) {
+                cues.faqs.push(faq);
+            }
+        }
         cues
     }
 

@@ -67,6 +67,9 @@ pub struct Understanding {
     pub injection: bool,
     /// 0..1: how sure the intent is.
     pub confidence: f32,
+    /// Several FAQ entries asked in one message, in the order asked (empty unless two or more).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faqs: Vec<String>,
     /// What an LLM (`BOT_LLM_*`) added for a question the rules could not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assist: Option<Assist>,
@@ -107,6 +110,7 @@ impl Understanding {
             name_answer: None,
             injection: false,
             confidence: 0.0,
+            faqs: Vec::new(),
             assist: None,
             llm: None,
         }
@@ -326,6 +330,13 @@ impl Nlu {
                     Intent::Faq | Intent::Price | Intent::Promo | Intent::Other
                 )
             });
+        if u.faq.is_some() && cues.faqs.len() > 1 {
+            u.faqs = cues
+                .faqs
+                .iter()
+                .filter_map(|i| self.faq_ids.get(*i).cloned())
+                .collect();
+        }
         u.name = match triggered {
             Some((name, _)) => Some(name),
             None => {

@@ -177,6 +177,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Several questions in one message: every answer, in the order asked, in one reply.
+    pub(super) fn faqs(&mut self, ids: &[String]) {
+        let found: Vec<&crate::config::Faq> = ids
+            .iter()
+            .filter_map(|id| self.profile.faq.iter().find(|f| &f.id == id))
+            .collect();
+        if found.len() < 2 {
+            return self.faq(ids.first().map(String::as_str));
+        }
+        let text = found
+            .iter()
+            .map(|f| f.answer.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        self.replies.push(Reply {
+            text: if self.conv.last_said.contains(&text_hash(&text)) {
+                format!("Повторю: {text}")
+            } else {
+                text
+            },
+            buttons: Vec::new(),
+            template: Some(format!(
+                "faq:{}",
+                found
+                    .iter()
+                    .map(|f| f.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            )),
+            request_contact: false,
+        });
+    }
+
     pub(super) fn faq(&mut self, id: Option<&str>) {
         match id.and_then(|id| self.profile.faq.iter().find(|f| f.id == id)) {
             Some(f) => self.replies.push(Reply {

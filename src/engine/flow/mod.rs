@@ -659,6 +659,7 @@ impl<'a> Ctx<'a> {
                 None => self.ask_price_service(),
             },
             Intent::Promo => self.promos(),
+            Intent::Faq if u.faqs.len() > 1 => self.faqs(&u.faqs),
             Intent::Faq => self.faq(u.faq.as_deref()),
             Intent::Greeting => {
                 let menu = self.menu();
