@@ -238,6 +238,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             }
         ),
     }
+    if llm.as_ref().is_some_and(|l| l.timeout.as_millis() > 2500) {
+        eprintln!(
+            "llm: BOT_LLM_TIMEOUT_MS is over 2 500 ms: a reply the model is asked about may take longer than the 3 s a client waits"
+        );
+    }
     match &crm_base {
         None => eprintln!(
             "bitrix24: off (set BOT_BITRIX24_WEBHOOK, or the OAuth BOT_BITRIX24_TOKEN_FILE, to push leads; their jobs wait in the outbox until then)"

@@ -124,8 +124,8 @@ templates! {
     ];
     /// Booking confirmed.
     Booked = "booked", ["service", "date", "time", "staff", "name", "price", "address", "booking"], [
-        "Готово! Записала вас на {service} {date} в {time}, мастер {staff}. Ждём вас по адресу: {address}.",
-        "Записала вас на {service} {date} в {time}, мастер — {staff}. Адрес: {address}. До встречи!",
+        "Готово! Записала вас на {service} {date} в {time}, мастер {staff}. Стоимость — {price}. Ждём вас по адресу: {address}.",
+        "Записала вас на {service} {date} в {time}, мастер — {staff}, стоимость — {price}. Адрес: {address}. До встречи!",
     ];
     /// Which booking to move, and to when?
     AskRescheduleWhen = "ask_reschedule_when", ["service", "date", "time"], [
