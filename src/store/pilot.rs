@@ -295,11 +295,9 @@ impl Tx {
         client: &ClientRef,
         now: DateTime<Utc>,
     ) -> Result<Option<Arm>, StoreError> {
-        let Some(p) = self
-            .latest_pilot()
-            .await?
-            .filter(|p| p.stopped_at.is_none())
-        else {
+        // Stopped or past its end: the bot serves everyone again (the managers keep the
+        // conversations they have until they give them back).
+        let Some(p) = self.latest_pilot().await?.filter(|p| p.running_at(now)) else {
             return Ok(None);
         };
         const MINE: &str = "SELECT a.arm, l.arm FROM pilot_assignments a \

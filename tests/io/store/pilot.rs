@@ -195,7 +195,42 @@ async fn clients_known_before_the_start_are_outside_the_pilot(db: &TestDb) {
     assert_eq!(rows[0].client_key, "telegram:1003");
 }
 
+async fn a_release_is_refused_while_the_pilot_runs_and_taken_after_its_end(db: &TestDb) {
+    let engine = engine();
+    db.store
+        .start_pilot(&plan(0.0), now() - Duration::hours(1))
+        .await
+        .unwrap();
+    let c = client(4);
+    let p = processed(send(db, &engine, &c, "m-1", text("привет"), now()).await);
+    assert!(p.turn.replies.is_empty());
+    let release = |id: &'static str, at| {
+        let c = c.clone();
+        let engine = &engine;
+        async move { processed(send(db, engine, &c, id, Event::Released, at).await) }
+    };
+    let kept = release("r-1", now() + Duration::days(1)).await;
+    assert_eq!(kept.turn.conversation.owner, Owner::Human, "the pilot runs");
+    // Fifteen days later the two-week pilot is over: the managers may give the client back.
+    let later = now() + Duration::days(15);
+    let back = release("r-2", later).await;
+    assert_eq!(back.turn.conversation.owner, Owner::Bot);
+    let p = processed(
+        send(
+            db,
+            &engine,
+            &c,
+            "m-2",
+            text("сколько стоит маникюр?"),
+            later + Duration::minutes(1),
+        )
+        .await,
+    );
+    assert!(!p.turn.replies.is_empty(), "the bot answers again");
+}
+
 both!(
     a_phone_links_a_later_key_to_the_earlier_arm_and_no_assignment_is_rewritten,
     clients_known_before_the_start_are_outside_the_pilot,
+    a_release_is_refused_while_the_pilot_runs_and_taken_after_its_end,
 );
