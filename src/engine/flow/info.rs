@@ -111,6 +111,37 @@ impl<'a> Ctx<'a> {
         self.say(K::PriceAskService, Values::new());
     }
 
+    /// Whether the price note of `service` mentions `other` (one of its name or synonyms).
+    pub(super) fn note_speaks_of(&self, service: &ServiceId, other: &ServiceId) -> bool {
+        let (Some(s), Some(o)) = (self.service(service), self.service(other)) else {
+            return false;
+        };
+        let Some(note) = s.price_note.as_deref().map(str::to_lowercase) else {
+            return false;
+        };
+        std::iter::once(&o.name)
+            .chain(o.synonyms.iter())
+            .map(|w| w.to_lowercase())
+            .filter(|w| w.chars().count() >= 4)
+            .any(|w| {
+                // «покрытие» in the note as «покрытием»: compare without the last letters.
+                let stem: String = w
+                    .chars()
+                    .take(w.chars().count().saturating_sub(2).max(4))
+                    .collect();
+                note.contains(&stem)
+            })
+    }
+
+    /// After a side question answered mid-booking, the slots offered are offered again.
+    pub(super) fn resume_offer(&mut self) {
+        if let Stage::ChoosingSlot { offered, moving } = self.conv.stage.clone() {
+            let buttons = self.slot_buttons(&offered);
+            self.say_with(K::ChooseSlot, Values::new(), buttons);
+            self.conv.stage = Stage::ChoosingSlot { offered, moving };
+        }
+    }
+
     pub(super) fn price(&mut self, id: ServiceId) {
         let Some(service) = self.service(&id) else {
             return self.ask_price_service();

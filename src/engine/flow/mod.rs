@@ -650,14 +650,23 @@ impl<'a> Ctx<'a> {
                 None if in_progress => self.declined(),
                 None => self.no_booking(),
             },
-            Intent::Price => match u
-                .service
-                .clone()
-                .or_else(|| self.conv.draft.service.clone().filter(|_| in_progress))
-            {
-                Some(s) => self.price(s),
-                None => self.ask_price_service(),
-            },
+            Intent::Price => {
+                let draft = self.conv.draft.service.clone().filter(|_| in_progress);
+                let asked = match (u.service.clone(), draft) {
+                    // «а сколько будет с покрытием?» while booking a pedicure: the note of the
+                    // service under way speaks of the one named, so it is that service's price.
+                    (Some(named), Some(d)) if self.note_speaks_of(&d, &named) => Some(d),
+                    (Some(named), _) => Some(named),
+                    (None, d) => d,
+                };
+                match asked {
+                    Some(s) => {
+                        self.price(s);
+                        self.resume_offer();
+                    }
+                    None => self.ask_price_service(),
+                }
+            }
             Intent::Promo => self.promos(),
             Intent::Faq if u.faqs.len() > 1 => self.faqs(&u.faqs),
             Intent::Faq => self.faq(u.faq.as_deref()),
