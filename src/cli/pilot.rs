@@ -6,6 +6,7 @@
 
 use super::TableFormat as Format;
 use super::db::{DbArg, block_on};
+use crate::engine::reply::fmt_count;
 use crate::kpi::{self, Period};
 use crate::pilot::analysis::{self, PilotOut};
 use crate::pilot::{self, Arm, stats};
@@ -259,9 +260,9 @@ fn print_plan(
         match stats::sample_size(p_managers, target, share, alpha, 0.8) {
             Some((bot, managers)) => println!(
                 "needed to detect +5 pp at 80 % power ({what}): {} clients ({} bot, {} managers)",
-                thousands(bot + managers),
-                thousands(bot),
-                thousands(managers)
+                fmt_count(bot + managers),
+                fmt_count(bot),
+                fmt_count(managers)
             ),
             None => println!(
                 "needed to detect +5 pp: not computable at a {} % share",
@@ -274,7 +275,7 @@ fn print_plan(
     match stats::mde_pp(expected, share, p_managers, 0.05 / 3.0, 0.8) {
         Some(mde) if requests > 0 => println!(
             "at the last four weeks' volume (~{} new requests in the pilot) it can detect +{} pp",
-            thousands(expected),
+            fmt_count(expected),
             fmt_num((mde * 10.0).round() / 10.0)
         ),
         _ => println!(
@@ -579,16 +580,4 @@ fn fmt_num(x: f64) -> String {
     } else {
         format!("{x}")
     }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -32,6 +32,11 @@ pub fn fmt_time(t: NaiveTime) -> String {
 
 /// 1500 → "1 500".
 pub fn fmt_amount(n: u32) -> String {
+    fmt_count(u64::from(n))
+}
+
+/// 5910 → "5 910": a space between groups of three digits.
+pub fn fmt_count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + 3);
     for (i, c) in digits.chars().enumerate() {

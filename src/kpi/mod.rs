@@ -170,15 +170,9 @@ fn qualified_at(chat: &ChatLog, run: &[LogMessage], nlu: &Nlu) -> Option<DateTim
     let any_phone = chat.phone_known
         || run.iter().filter(|m| m.side == Side::Client).any(|m| {
             m.phone.is_some()
-                || crate::nlu::phone::find(
-                    match m.text.char_indices().nth(crate::nlu::MAX_UNDERSTOOD_CHARS) {
-                        Some((cut, _)) => &m.text[..cut],
-                        None => &m.text,
-                    },
-                    None,
-                )
-                .e164
-                .is_some()
+                || crate::nlu::phone::find(crate::nlu::read_part(&m.text), None)
+                    .e164
+                    .is_some()
         });
     if !any_phone {
         return None;

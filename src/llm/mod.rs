@@ -209,6 +209,16 @@ pub enum LlmError {
     Unfinished(String),
 }
 
+impl From<reqwest::Error> for LlmError {
+    fn from(e: reqwest::Error) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout
+        } else {
+            LlmError::Transport(e.to_string())
+        }
+    }
+}
+
 impl LlmError {
     /// The metric label of a fallback.
     pub fn cause(&self) -> &'static str {
@@ -406,21 +416,9 @@ impl Llm {
         }
         // Yandex keeps prompts unless told not to.
         req = req.header("x-data-logging-enabled", "false");
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                LlmError::Timeout
-            } else {
-                LlmError::Transport(e.to_string())
-            }
-        })?;
+        let resp = req.send().await.map_err(LlmError::from)?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| {
-            if e.is_timeout() {
-                LlmError::Timeout
-            } else {
-                LlmError::Transport(e.to_string())
-            }
-        })?;
+        let text = resp.text().await.map_err(LlmError::from)?;
         if status == 429 {
             return Err(LlmError::RateLimited);
         }

@@ -122,6 +122,14 @@ impl Understanding {
 /// request. With every step linear in its input, this bounds the work per message.
 pub const MAX_UNDERSTOOD_CHARS: usize = 4096;
 
+/// The part of a message that is read: its first [`MAX_UNDERSTOOD_CHARS`] characters.
+pub fn read_part(text: &str) -> &str {
+    match text.char_indices().nth(MAX_UNDERSTOOD_CHARS) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
 /// Understanding compiled for one profile.
 pub struct Nlu {
     tz: Tz,
@@ -167,10 +175,7 @@ impl Nlu {
 
     /// Understand one message sent at `now`.
     pub fn understand(&self, text: &str, now: DateTime<Utc>) -> Understanding {
-        let text = match text.char_indices().nth(MAX_UNDERSTOOD_CHARS) {
-            Some((cut, _)) => &text[..cut],
-            None => text,
-        };
+        let text = read_part(text);
         let mut u = Understanding::empty();
         let norm = normalize::normalize(text);
 

@@ -659,24 +659,11 @@ pub fn verdict_text(v: &Verdict) -> String {
             more_clients: Some(n),
         } if *n > 0 => format!(
             "пока не ясно: нужно ещё ~{} {}",
-            group_thousands(*n),
+            crate::engine::reply::fmt_count(*n),
             clients_word(*n)
         ),
         Verdict::Unclear { .. } => "пока не ясно".to_owned(),
     }
-}
-
-/// 5910 → «5 910» (a space between groups of three digits).
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(' ');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }
 
 /// «клиент» agreeing with a count: 1 клиент, 2 клиента, 5 клиентов, 11 клиентов, 21 клиент.
